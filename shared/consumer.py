@@ -1,0 +1,272 @@
+"""The consumer loop: a polled batch is one transaction with its inbox rows; offsets commit after it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry.trace import Span, Status, StatusCode
+from pymongo import AsyncMongoClient, InsertOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import PyMongoError
+
+from shared.events import Envelope, UnparseableEvent, dead_letter_topic, decode_headers, parse_envelope
+from shared.storage import DEAD_LETTERS, INBOX, Database, Document, UnitOfWork, apply, in_transaction
+from shared.telemetry import BATCH_SECONDS, CONSUMER_LAG, DEAD_LETTERS as DEAD_LETTER_COUNT
+from shared.telemetry import EVENTS_CONSUMED, current_carrier, start_process_span
+from shared.telemetry import tracer as service_tracer
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Sequence[Envelope], "BatchContext"], Awaitable[None]]
+Parser = Callable[[dict[str, str], bytes | None], Envelope]
+
+
+@dataclass
+class BatchContext:
+    """What a handler gets for one batch: the session for reads and the unit of work for writes."""
+
+    db: Database
+    session: AsyncClientSession
+    unit: UnitOfWork
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One consumed topic and the handler of its events (one handler per event type)."""
+
+    topic: str
+    handler: Handler
+    parse: Parser = parse_envelope
+
+
+@dataclass
+class _Message:
+    record: ConsumerRecord[bytes, bytes]
+    envelope: Envelope
+    span: Span
+
+
+class BatchConsumer:
+    """Consumes a service's topics in batches with an inbox, retries and dead letters.
+
+    A batch's new events are handled in one transaction together with their inbox rows, so a
+    redelivered event changes nothing. If the batch keeps failing, each event is retried alone and
+    the ones that still fail go to ``<topic>.dlq`` with the reason; the partition moves on.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        client: AsyncMongoClient[Document],
+        db: Database,
+        producer: AIOKafkaProducer,
+        bootstrap: str,
+        subscriptions: Sequence[Subscription],
+        on_commit: Callable[[], None] = lambda: None,
+        batch_size: int = 500,
+        max_attempts: int = 3,
+        group_id: str | None = None,
+    ) -> None:
+        self._service = service
+        self._client = client
+        self._db = db
+        self._producer = producer
+        self._subscriptions = {s.topic: s for s in subscriptions}
+        self._on_commit = on_commit
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._group_id = group_id or f"qualityloop-{service}"
+        self._consumer = AIOKafkaConsumer(
+            *self._subscriptions,
+            bootstrap_servers=bootstrap,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=batch_size,
+        )
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Join the consumer group and start consuming in the background."""
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"{self._service}-consumer")
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, commit its offsets and leave the group."""
+        self._stopping = True
+        if self._task:
+            await self._task
+        await self._consumer.stop()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=200, max_records=self._batch_size)
+                records = [r for partition in batches.values() for r in partition]
+                if records:
+                    started = time.perf_counter()
+                    await self.process(records)
+                    await self._commit(batches)
+                    BATCH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
+                    self._record_lag(batches)
+            except (KafkaError, PyMongoError, OSError) as error:
+                # Nothing was committed: the batch will be redelivered and the inbox absorbs repeats.
+                log.warning("consumer pass failed, retrying", extra={"error": repr(error)})
+                await asyncio.sleep(1)
+
+    async def process(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Handle a polled batch: parse, dead-letter what cannot be read, handle the rest exactly once."""
+        messages: list[_Message] = []
+        for record in records:
+            headers = decode_headers(record.headers)
+            span = start_process_span(
+                self._service,
+                record.topic,
+                headers,
+                kafka_partition=record.partition,
+                kafka_offset=record.offset,
+                consumer_group=self._group_id,
+            )
+            try:
+                envelope = self._subscriptions[record.topic].parse(headers, record.value)
+            except UnparseableEvent as error:
+                await self._dead_letter(record, str(error), span)
+                continue
+            # Whatever the handler publishes continues this span's trace.
+            traced = Envelope(
+                data=envelope.data,
+                source=envelope.source,
+                id=envelope.id,
+                time=envelope.time,
+                trace_carrier=current_carrier(_context_of(span)),
+            )
+            messages.append(_Message(record, traced, span))
+        if messages:
+            await self._handle(messages)
+
+    async def _handle(self, messages: list[_Message]) -> None:
+        with service_tracer(self._service).start_as_current_span("consume batch") as batch_span:
+            batch_span.set_attribute("messaging.batch.message_count", len(messages))
+            error = await self._attempt(messages)
+            if error is None:
+                self._finish(messages, "processed")
+                return
+            # Isolate the poison: retry each event alone, dead-letter the ones that still fail.
+            for message in messages:
+                single_error = await self._attempt([message])
+                if single_error is None:
+                    self._finish([message], "processed")
+                else:
+                    await self._dead_letter(message.record, single_error, message.span)
+
+    async def _attempt(self, messages: list[_Message]) -> str | None:
+        delay = 0.1
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await in_transaction(self._client, lambda session: self._transact(session, messages))
+                self._on_commit()
+                return None
+            except Exception as error:  # a handler's bug must not stop the partition: retry, then DLQ
+                reason = f"{type(error).__name__}: {error}"
+                log.warning(
+                    "batch failed", extra={"attempt": attempt, "events": len(messages), "error": reason}
+                )
+                if attempt == self._max_attempts:
+                    return reason[:2000]
+                await asyncio.sleep(delay)
+                delay *= 2
+        return None
+
+    async def _transact(self, session: AsyncClientSession, messages: list[_Message]) -> None:
+        ids = [m.envelope.id for m in messages]
+        seen = {row["_id"] async for row in self._db[INBOX].find({"_id": {"$in": ids}}, {"_id": 1}, session=session)}
+        fresh: dict[str, _Message] = {}
+        for message in messages:
+            if message.envelope.id not in seen and message.envelope.id not in fresh:
+                fresh[message.envelope.id] = message
+        unit = UnitOfWork(self._service)
+        context = BatchContext(self._db, session, unit)
+        for topic, group in _by_topic(list(fresh.values())).items():
+            await self._subscriptions[topic].handler([m.envelope for m in group], context)
+        now = datetime.now(UTC)
+        for message in fresh.values():
+            unit.write(INBOX, InsertOne({"_id": message.envelope.id, "topic": message.record.topic, "received_at": now}))
+        await apply(self._db, session, [unit])
+
+    def _finish(self, messages: Sequence[_Message], outcome: str) -> None:
+        for message in messages:
+            EVENTS_CONSUMED.labels(self._service, message.record.topic, outcome).inc()
+            message.span.end()
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str, span: Span) -> None:
+        """Send the record to its dead-letter topic with the reason, and keep a copy to list and replay."""
+        topic = dead_letter_topic(record.topic)
+        headers = [*(record.headers or ()), *_dead_letter_headers(self._service, record, reason)]
+        await self._producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
+        await self._db[DEAD_LETTERS].insert_one(
+            {
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "key": record.key,
+                "value": record.value,
+                "headers": [[n, v] for n, v in record.headers or ()],
+                "reason": reason,
+                "dead_at": datetime.now(UTC),
+                "replayed_at": None,
+            }
+        )
+        log.error("dead-lettered a message", extra={"topic": record.topic, "offset": record.offset, "reason": reason})
+        DEAD_LETTER_COUNT.labels(self._service, record.topic).inc()
+        EVENTS_CONSUMED.labels(self._service, record.topic, "dead_lettered").inc()
+        span.set_status(Status(StatusCode.ERROR, reason))
+        span.end()
+
+    async def _commit(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError as error:
+            # A rebalance took the partitions away; their new owner re-reads and the inbox dedups.
+            log.warning("offset commit failed after a rebalance", extra={"error": str(error)})
+
+    def _record_lag(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        for tp in batches:
+            highwater = self._consumer.highwater(tp)
+            position = batches[tp][-1].offset + 1 if batches[tp] else None
+            if highwater is not None and position is not None:
+                CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(highwater - position)
+
+
+def _by_topic(messages: list[_Message]) -> dict[str, list[_Message]]:
+    grouped: dict[str, list[_Message]] = {}
+    for message in messages:
+        grouped.setdefault(message.record.topic, []).append(message)
+    return grouped
+
+
+def _context_of(span: Span) -> Any:
+    from opentelemetry import trace
+
+    return trace.set_span_in_context(span)
+
+
+def _dead_letter_headers(service: str, record: ConsumerRecord[bytes, bytes], reason: str) -> list[tuple[str, bytes]]:
+    return [
+        ("dlq_reason", reason.encode()),
+        ("dlq_source_topic", record.topic.encode()),
+        ("dlq_source_partition", str(record.partition).encode()),
+        ("dlq_source_offset", str(record.offset).encode()),
+        ("dlq_consumer", service.encode()),
+        ("dlq_time", datetime.now(UTC).isoformat().encode()),
+    ]

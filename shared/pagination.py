@@ -1,0 +1,53 @@
+"""Identifiers that sort by creation time, and cursor pagination over them."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.problems import Problem
+from shared.storage import Database
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def new_id(prefix: str) -> str:
+    """A unique id that sorts by creation time, so a cursor over it stays correct while rows arrive."""
+    return f"{prefix}_{time.time_ns():x}{os.urandom(5).hex()}"
+
+
+class Page(BaseModel):
+    """One page of a list and the cursor of the next (None on the last page)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def encode_cursor(last_id: str) -> str:
+    """An opaque cursor after ``last_id``."""
+    return base64.urlsafe_b64encode(last_id.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    """The id a cursor points after; 400 if it is not one of ours."""
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, UnicodeDecodeError) as error:
+        raise Problem(400, "Invalid cursor", "pass back the next_cursor of a previous page") from error
+
+
+async def paginate(
+    db: Database, collection: str, query: dict[str, Any], *, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Documents matching ``query`` in id order, after the cursor, and the next cursor."""
+    if cursor:
+        query = {"$and": [query, {"_id": {"$gt": decode_cursor(cursor)}}]}
+    rows = await db[collection].find(query).sort("_id", 1).limit(limit + 1).to_list(limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1]["_id"]) if more and rows else None

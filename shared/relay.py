@@ -1,0 +1,145 @@
+"""The outbox relay: publishes committed events with acks=all, then marks them sent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from pymongo import ASCENDING
+from pymongo.errors import PyMongoError
+
+from shared.events import decode_headers
+from shared.storage import OUTBOX, Database
+from shared.telemetry import EVENTS_PUBLISHED, OUTBOX_BACKLOG, current_carrier, publish_span
+
+log = logging.getLogger(__name__)
+
+MARKER_TOPIC_PREFIX = "qualityloop.relay-marker."
+
+
+class OutboxRelay:
+    """Moves outbox rows to Kafka: pending → sent, keeping sent rows for the retention window.
+
+    A crash between publish and marking sent re-sends on restart (at-least-once); the consumers'
+    inboxes make the repeat harmless. The relay also watches for a new broker incarnation (its marker
+    record gone, as after a restart of the in-memory broker) and then publishes the retained rows again.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        db: Database,
+        producer: AIOKafkaProducer,
+        batch_size: int = 1000,
+        poll_seconds: float = 0.5,
+        retention: timedelta = timedelta(hours=24),
+        incarnation_check_seconds: float = 5.0,
+    ) -> None:
+        self._service = service
+        self._db = db
+        self._producer = producer
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._retention = retention
+        self._incarnation_check_seconds = incarnation_check_seconds
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._marker_topic = f"{MARKER_TOPIC_PREFIX}{service}"
+
+    def wake(self) -> None:
+        """Tell the relay that new rows were committed, so it need not wait for its next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the relay in the background."""
+        self._task = asyncio.create_task(self.run(), name=f"{self._service}-relay")
+
+    async def stop(self) -> None:
+        """Publish what is pending, then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            await self._task
+
+    async def run(self) -> None:
+        """Publish pending rows until stopped, checking the broker's incarnation now and then."""
+        loop = asyncio.get_running_loop()
+        next_check = 0.0
+        next_cleanup = 0.0
+        while True:
+            try:
+                if loop.time() >= next_check:
+                    await self.check_incarnation()
+                    next_check = loop.time() + self._incarnation_check_seconds
+                published = await self.publish_pending()
+                if loop.time() >= next_cleanup:
+                    await self.forget_expired()
+                    next_cleanup = loop.time() + 60
+            except (KafkaError, PyMongoError, OSError) as error:
+                log.warning("relay pass failed, retrying", extra={"error": repr(error)})
+                published = 0
+                await asyncio.sleep(1)
+            if self._stopping and published == 0:
+                return
+            if published < self._batch_size:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                except TimeoutError:
+                    pass
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows in order and mark them sent; return how many."""
+        outbox = self._db[OUTBOX]
+        rows = await outbox.find({"status": "pending"}).sort("seq", ASCENDING).to_list(self._batch_size)
+        OUTBOX_BACKLOG.labels(self._service).set(await outbox.count_documents({"status": "pending"}))
+        if not rows:
+            return 0
+        deliveries = [await self._send(row) for row in rows]
+        await asyncio.gather(*deliveries)
+        await outbox.update_many(
+            {"_id": {"$in": [row["_id"] for row in rows]}},
+            {"$set": {"status": "sent", "sent_at": datetime.now(UTC)}, "$inc": {"send_count": 1}},
+        )
+        for row in rows:
+            EVENTS_PUBLISHED.labels(self._service, row["topic"]).inc()
+        return len(rows)
+
+    async def _send(self, row: dict[str, Any]) -> asyncio.Future[Any]:
+        headers = [(name, bytes(value)) for name, value in row["headers"]]
+        carrier = {n: v for n, v in decode_headers(headers).items() if n in ("traceparent", "tracestate")}
+        with publish_span(self._service, row["topic"], carrier, message_id=row["_id"]):
+            # The publish span, not the recording request, is the parent of the consumer's span.
+            traced = [(n, v) for n, v in headers if n not in ("traceparent", "tracestate")]
+            traced += [(n, v.encode()) for n, v in current_carrier().items()]
+            return await self._producer.send(
+                row["topic"], value=bytes(row["value"]), key=row["key"].encode(), headers=traced
+            )
+
+    async def check_incarnation(self) -> None:
+        """Publish retained rows again when the broker has lost this relay's marker topic.
+
+        Only an in-memory broker that restarted loses a topic; on Apache Kafka the marker stays and
+        this never fires. The inboxes downstream make the repeats harmless.
+        """
+        await self._producer.client.force_metadata_update()
+        if self._marker_topic in self._producer.client.cluster.topics():
+            return
+        republished = await self._db[OUTBOX].update_many({"status": "sent"}, {"$set": {"status": "pending"}})
+        if republished.modified_count:
+            log.warning(
+                "new broker incarnation: publishing retained outbox rows again",
+                extra={"rows": republished.modified_count},
+            )
+        await self._producer.send_and_wait(self._marker_topic, value=self._service.encode())
+
+    async def forget_expired(self) -> None:
+        """Delete sent rows older than the retention window."""
+        cutoff = datetime.now(UTC) - self._retention
+        await self._db[OUTBOX].delete_many({"status": "sent", "sent_at": {"$lt": cutoff}})
