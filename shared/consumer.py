@@ -19,8 +19,8 @@ from pymongo.errors import PyMongoError
 
 from shared.events import Envelope, UnparseableEvent, dead_letter_topic, decode_headers, parse_envelope
 from shared.storage import DEAD_LETTERS, INBOX, Database, Document, UnitOfWork, apply, in_transaction
-from shared.telemetry import BATCH_SECONDS, CONSUMER_LAG, DEAD_LETTERS as DEAD_LETTER_COUNT
-from shared.telemetry import EVENTS_CONSUMED, current_carrier, start_process_span
+from shared.telemetry import BATCH_SECONDS, CONSUMER_LAG, EVENTS_CONSUMED, current_carrier, start_process_span
+from shared.telemetry import DEAD_LETTERS as DEAD_LETTER_COUNT
 from shared.telemetry import tracer as service_tracer
 
 log = logging.getLogger(__name__)
@@ -178,9 +178,7 @@ class BatchConsumer:
                 return None
             except Exception as error:  # a handler's bug must not stop the partition: retry, then DLQ
                 reason = f"{type(error).__name__}: {error}"
-                log.warning(
-                    "batch failed", extra={"attempt": attempt, "events": len(messages), "error": reason}
-                )
+                log.warning("batch failed", extra={"attempt": attempt, "events": len(messages), "error": reason})
                 if attempt == self._max_attempts:
                     return reason[:2000]
                 await asyncio.sleep(delay)
@@ -200,7 +198,10 @@ class BatchConsumer:
             await self._subscriptions[topic].handler([m.envelope for m in group], context)
         now = datetime.now(UTC)
         for message in fresh.values():
-            unit.write(INBOX, InsertOne({"_id": message.envelope.id, "topic": message.record.topic, "received_at": now}))
+            unit.write(
+                INBOX,
+                InsertOne({"_id": message.envelope.id, "topic": message.record.topic, "received_at": now}),
+            )
         await apply(self._db, session, [unit])
 
     def _finish(self, messages: Sequence[_Message], outcome: str) -> None:
@@ -226,7 +227,10 @@ class BatchConsumer:
                 "replayed_at": None,
             }
         )
-        log.error("dead-lettered a message", extra={"topic": record.topic, "offset": record.offset, "reason": reason})
+        log.error(
+            "dead-lettered a message",
+            extra={"topic": record.topic, "offset": record.offset, "reason": reason},
+        )
         DEAD_LETTER_COUNT.labels(self._service, record.topic).inc()
         EVENTS_CONSUMED.labels(self._service, record.topic, "dead_lettered").inc()
         span.set_status(Status(StatusCode.ERROR, reason))

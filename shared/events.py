@@ -87,7 +87,8 @@ class IndicatorScore(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    value: float | None
+    value: float | None = Field(description="In the metric's own unit (CSAT share in %, NPS −100..100, …)")
+    score: float | None = Field(default=None, description="Normalised to 0–100, 100 best")
     ci_low: float | None = None
     ci_high: float | None = None
     sample_size: int
@@ -104,6 +105,7 @@ class ScoreUpdated(Event):
     indicators: dict[str, IndicatorScore]
     composite: float | None = None
     index_version: int = 1
+    min_samples: int = 1
 
 
 class ThresholdBreached(Event):

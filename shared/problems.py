@@ -56,7 +56,10 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
 def validation_errors(errors: Any) -> list[dict[str, Any]]:
     """Pydantic's errors as ``{field, reason}`` pairs a caller can act on."""
     return [
-        {"field": ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)), "reason": error.get("msg")}
+        {
+            "field": ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)),
+            "reason": error.get("msg"),
+        }
         for error in errors
     ]
 
@@ -70,12 +73,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        problem = Problem(422, "Invalid request", "the request does not validate", errors=validation_errors(error.errors()))
+        problem = Problem(
+            422, "Invalid request", "the request does not validate", errors=validation_errors(error.errors())
+        )
         return problem_response(request, problem)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return problem_response(request, Problem(error.status_code, str(error.detail), headers=error.headers))
+        return problem_response(
+            request, Problem(error.status_code, str(error.detail), headers=dict(error.headers or {}))
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -60,6 +60,7 @@ class ServiceDefinition:
     """What makes one service: its routers, subscriptions, collections and the topics it publishes."""
 
     name: str
+    settings_type: type[ServiceSettings]
     routers: Sequence[APIRouter]
     subscriptions: Callable[[Runtime], Sequence[Subscription]] = lambda runtime: ()
     indexes: dict[str, list[IndexModel]] = field(default_factory=dict)
@@ -82,9 +83,7 @@ async def start_producer(bootstrap: str, *, timeout: float) -> AIOKafkaProducer:
     deadline = time.monotonic() + timeout
     delay = 0.2
     while True:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2
-        )
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2)
         try:
             await producer.start()
             return producer

@@ -7,6 +7,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -92,9 +93,7 @@ async def apply(db: Database, session: AsyncClientSession, units: Iterable[UnitO
     return published
 
 
-async def in_transaction(
-    client: AsyncMongoClient[Document], work: Callable[[AsyncClientSession], Awaitable[T]]
-) -> T:
+async def in_transaction(client: AsyncMongoClient[Document], work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction; transient errors re-run it whole (pymongo's convenient API)."""
     async with client.start_session() as session:
         return await session.with_transaction(work)
@@ -129,8 +128,7 @@ class GroupCommitter:
 
     async def stop(self) -> None:
         """Commit what is queued, then stop."""
-        while not self._queue.empty():
-            await asyncio.sleep(0.01)
+        await self._queue.join()
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -146,18 +144,22 @@ class GroupCommitter:
             group = [await self._queue.get()]
             while len(group) < self._max_group and not self._queue.empty():
                 group.append(self._queue.get_nowait())
-            await self._commit_group(group)
+            try:
+                await self._commit_group(group)
+            finally:
+                for _ in group:
+                    self._queue.task_done()
 
     async def _commit_group(self, group: Sequence[tuple[UnitOfWork, asyncio.Future[None]]]) -> None:
         try:
-            await in_transaction(self._client, lambda s: apply(self._db, s, [u for u, _ in group]))
+            await self._commit_units([u for u, _ in group])
         except PyMongoError as error:
             if len(group) == 1:
                 _settle(group[0][1], error)
                 return
             for unit, future in group:
                 try:
-                    await in_transaction(self._client, lambda s, unit=unit: apply(self._db, s, [unit]))
+                    await self._commit_units([unit])
                 except PyMongoError as single_error:
                     _settle(future, single_error)
                 else:
@@ -166,6 +168,9 @@ class GroupCommitter:
             for _, future in group:
                 _settle(future, None)
         self._on_commit()
+
+    async def _commit_units(self, units: list[UnitOfWork]) -> None:
+        await in_transaction(self._client, lambda session: apply(self._db, session, units))
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
@@ -198,7 +203,10 @@ async def connect(uri: str, *, timeout: float) -> AsyncMongoClient[Document]:
 async def ensure_collections(db: Database, indexes: dict[str, list[IndexModel]]) -> None:
     """Create collections and indexes up front: implicit creation inside concurrent transactions conflicts."""
     every = {
-        OUTBOX: [IndexModel([("status", ASCENDING), ("seq", ASCENDING)]), IndexModel([("sent_at", ASCENDING)])],
+        OUTBOX: [
+            IndexModel([("status", ASCENDING), ("seq", ASCENDING)]),
+            IndexModel([("sent_at", ASCENDING)]),
+        ],
         INBOX: [IndexModel([("received_at", ASCENDING)])],
         DEAD_LETTERS: [IndexModel([("topic", ASCENDING), ("dead_at", ASCENDING)])],
         **indexes,
@@ -206,9 +214,7 @@ async def ensure_collections(db: Database, indexes: dict[str, list[IndexModel]])
     existing = set(await db.list_collection_names())
     for name, models in every.items():
         if name not in existing:
-            try:
+            with suppress(CollectionInvalid):
                 await db.create_collection(name)
-            except CollectionInvalid:
-                pass
         if models:
             await db[name].create_indexes(models)

@@ -23,10 +23,10 @@ EVENTS_CONSUMED = Counter(
 )
 EVENTS_PUBLISHED = Counter("qualityloop_events_published_total", "Events published by a relay", ["service", "topic"])
 DEAD_LETTERS = Counter("qualityloop_dead_letters_total", "Messages sent to a dead-letter topic", ["service", "topic"])
-BATCH_SECONDS = Histogram(
-    "qualityloop_batch_processing_seconds", "Time to process one polled batch", ["service"]
+BATCH_SECONDS = Histogram("qualityloop_batch_processing_seconds", "Time to process one polled batch", ["service"])
+CONSUMER_LAG = Gauge(
+    "qualityloop_consumer_lag", "Records behind the partition's end", ["service", "topic", "partition"]
 )
-CONSUMER_LAG = Gauge("qualityloop_consumer_lag", "Records behind the partition's end", ["service", "topic", "partition"])
 OUTBOX_BACKLOG = Gauge("qualityloop_outbox_backlog", "Outbox records not yet published", ["service"])
 
 

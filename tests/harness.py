@@ -91,7 +91,11 @@ async def read_topic(
 ) -> list[dict[str, Any]]:
     """Read a topic from the start until ``until`` holds for what was read; each item has headers and value."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     seen: list[dict[str, Any]] = []
@@ -102,7 +106,13 @@ async def read_topic(
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
                 for record in records:
-                    seen.append({"headers": decode_headers(record.headers), "value": _json(record.value), "key": record.key})
+                    seen.append(
+                        {
+                            "headers": decode_headers(record.headers),
+                            "value": _json(record.value),
+                            "key": record.key,
+                        }
+                    )
             if until(seen):
                 return seen
         raise TimeoutError(f"{topic}: condition not met after {timeout} s; read {len(seen)} records")
@@ -117,7 +127,9 @@ def _json(value: bytes | None) -> Any:
         return value
 
 
-async def produce(bootstrap: str, topic: str, value: bytes, *, key: bytes | None = None, headers: dict[str, str]) -> None:
+async def produce(
+    bootstrap: str, topic: str, value: bytes, *, key: bytes | None = None, headers: dict[str, str]
+) -> None:
     """Produce one raw record, as an integration or a misbehaving producer would."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
     await producer.start()

@@ -14,6 +14,7 @@ from shared.settings import PlatformSettings
 
 DEFINITION = ServiceDefinition(
     name="feedback",
+    settings_type=FeedbackSettings,
     description="The organisation tree and customer feedback intake.",
     routers=[router],
     indexes=repository.INDEXES,
@@ -23,4 +24,4 @@ DEFINITION = ServiceDefinition(
 
 def create_app(settings: FeedbackSettings | None = None, platform: PlatformSettings | None = None) -> FastAPI:
     """The feedback service's app, configured from the environment unless given settings."""
-    return create_service_app(DEFINITION, platform or PlatformSettings(), settings or FeedbackSettings())
+    return create_service_app(DEFINITION, platform or PlatformSettings(), settings or DEFINITION.settings_type())

@@ -89,7 +89,9 @@ async def record_feedback(
     """
     settings: FeedbackSettings = runtime.settings  # type: ignore[assignment]
     source_id = feedback_in.source_id or idempotency_key
-    if source_id and (earlier := await repository.get_feedback_by_source_id(runtime.db, org=principal.org, source_id=source_id)):
+    if source_id and (
+        earlier := await repository.get_feedback_by_source_id(runtime.db, org=principal.org, source_id=source_id)
+    ):
         return earlier, False
     unit = await resolve_unit(runtime, principal=principal, feedback_in=feedback_in)
     now = datetime.now(UTC)

@@ -1,4 +1,4 @@
-"""The evaluation index system (指标体系): a weighted tree of indicators, AHP weights and the composite score."""
+"""The evaluation index system (指标体系): a weighted tree of indicators, AHP weights, the composite."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def _check_siblings(owner: str, children: Sequence[LeafIndicator | GroupIndicato
 
 
 def with_ahp_weights(
-    indicators: Sequence[LeafIndicator | GroupIndicator], matrix: list[list[float]]
+    indicators: Sequence[LeafIndicator | GroupIndicator], matrix: Sequence[Sequence[float]]
 ) -> list[LeafIndicator | GroupIndicator]:
     """Copies of sibling indicators weighted by an AHP pairwise matrix (rows in the same order)."""
     if len(matrix) != len(indicators):
@@ -136,7 +136,7 @@ def with_ahp_weights(
 def default_index_system() -> IndexSystem:
     """A sensible starting index system for a new organisation."""
     share = 1 / len(QUALITY_DIMENSIONS)
-    dimensions = [
+    dimensions: list[LeafIndicator | GroupIndicator] = [
         LeafIndicator(id=f"dimension.{d}", name=f"Dimension: {d}", weight=share, metric=f"dimension.{d}")
         for d in QUALITY_DIMENSIONS
     ]
@@ -172,9 +172,7 @@ class AhpResult:
     consistency_ratio: float
 
 
-def ahp_weights(
-    matrix: list[list[float]], max_consistency_ratio: float = MAX_CONSISTENCY_RATIO
-) -> AhpResult:
+def ahp_weights(matrix: Sequence[Sequence[float]], max_consistency_ratio: float = MAX_CONSISTENCY_RATIO) -> AhpResult:
     """Principal-eigenvector weights of a pairwise matrix; rejects CR ≥ `max_consistency_ratio`."""
     _check_pairwise(matrix)
     n = len(matrix)
@@ -191,7 +189,7 @@ def ahp_weights(
     return AhpResult(weights, lambda_max, ci, cr)
 
 
-def _check_pairwise(matrix: list[list[float]], tolerance: float = 1e-6) -> None:
+def _check_pairwise(matrix: Sequence[Sequence[float]], tolerance: float = 1e-6) -> None:
     n = len(matrix)
     if not 1 <= n <= len(RANDOM_INDEX):
         raise ValueError(f"AHP matrix must have 1 to {len(RANDOM_INDEX)} rows, got {n}")
@@ -211,11 +209,11 @@ def _check_pairwise(matrix: list[list[float]], tolerance: float = 1e-6) -> None:
                 )
 
 
-def _mat_vec(matrix: list[list[float]], vector: list[float]) -> list[float]:
+def _mat_vec(matrix: Sequence[Sequence[float]], vector: list[float]) -> list[float]:
     return [math.fsum(a * v for a, v in zip(row, vector, strict=True)) for row in matrix]
 
 
-def _principal_eigenvector(matrix: list[list[float]], tolerance: float = 1e-13) -> list[float]:
+def _principal_eigenvector(matrix: Sequence[Sequence[float]], tolerance: float = 1e-13) -> list[float]:
     """Power iteration; converges for any positive matrix (Perron–Frobenius)."""
     n = len(matrix)
     weights = [1.0 / n] * n

@@ -87,13 +87,9 @@ class FeedbackRatings(BaseModel):
     nps: int | None = Field(default=None, ge=0, le=10)
     ces: int | None = Field(default=None, ge=1, le=7)
     servqual: dict[ServqualDimension, ServqualRating] = Field(default_factory=dict)
-    dimensions: dict[QualityDimension, Annotated[int, Field(ge=1, le=5)]] = Field(
-        default_factory=dict
-    )
+    dimensions: dict[QualityDimension, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
     sentiment: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
-    measures: dict[MeasureName, Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] = Field(
-        default_factory=dict
-    )
+    measures: dict[MeasureName, Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------
@@ -105,7 +101,8 @@ _KEY_PATTERN = re.compile(
     "|".join(
         (
             r"n",
-            r"(csat|nps|ces)\.(n|sum|sumsq|h\.\d{1,2})",
+            r"(csat|nps|ces)\.(n|sum|sumsq)",
+            r"csat\.h\.[1-5]|nps\.h\.([0-9]|10)|ces\.h\.[1-7]",
             rf"servqual\.({_DIMS})\.(p|e|gap)\.(n|sum|sumsq)",
             r"servqual\.gap\.(n|sum|sumsq)",
             rf"dimension\.({_QDIMS})\.(n|sum|sumsq|h\.[1-5])",
@@ -137,9 +134,7 @@ class Moments:
     def variance(self) -> float:
         """Sample variance (n − 1 denominator) in the metric's own unit squared."""
         # The numerator is an exact integer, so there is no cancellation error.
-        return (self.n * self.total_sq - self.total**2) / (
-            self.n * (self.n - 1) * self.scale**2
-        )
+        return (self.n * self.total_sq - self.total**2) / (self.n * (self.n - 1) * self.scale**2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,9 +209,7 @@ class MetricStats:
 
     def moments(self, prefix: str, scale: int = 1) -> Moments:
         """Count, sum and sum of squares stored under ``<prefix>.{n,sum,sumsq}``."""
-        return Moments(
-            self.get(f"{prefix}.n"), self.get(f"{prefix}.sum"), self.get(f"{prefix}.sumsq"), scale
-        )
+        return Moments(self.get(f"{prefix}.n"), self.get(f"{prefix}.sum"), self.get(f"{prefix}.sumsq"), scale)
 
     def histogram(self, prefix: str, low: int, high: int) -> dict[int, int]:
         """Counts per rating ``low..high`` stored under ``<prefix>.h.<rating>``."""
@@ -287,23 +280,21 @@ def _feedback_counters(r: FeedbackRatings) -> Iterator[tuple[str, int]]:
         if rating is not None:
             yield from _rating(prefix, rating)
     yield from _servqual_counters(r.servqual)
-    for name, rating in r.dimensions.items():
-        yield from _rating(f"dimension.{name}", rating)
+    for dimension, rating in r.dimensions.items():
+        yield from _rating(f"dimension.{dimension}", rating)
     if r.sentiment is not None:
         yield from _rating("sentiment", _fixed_point(r.sentiment), histogram=False)
     for name, value in r.measures.items():
         yield from _rating(f"measure.{name}", _fixed_point(value), histogram=False)
 
 
-def _servqual_counters(servqual: Mapping[str, ServqualRating]) -> Iterator[tuple[str, int]]:
+def _servqual_counters(servqual: Mapping[ServqualDimension, ServqualRating]) -> Iterator[tuple[str, int]]:
     if not servqual:
         return
     for dim, rating in servqual.items():
         yield from _rating(f"servqual.{dim}.p", rating.perception, histogram=False)
         yield from _rating(f"servqual.{dim}.e", rating.expectation, histogram=False)
-        yield from _rating(
-            f"servqual.{dim}.gap", rating.perception - rating.expectation, histogram=False
-        )
+        yield from _rating(f"servqual.{dim}.gap", rating.perception - rating.expectation, histogram=False)
     gaps = sum(rating.perception - rating.expectation for rating in servqual.values())
     yield from _rating("servqual.gap", gaps * SERVQUAL_GAP_SCALE // len(servqual), histogram=False)
 
@@ -378,9 +369,7 @@ def _solve_increasing(f: Callable[[float], float], target: float) -> float:
     return (low + high) / 2
 
 
-def wilson_interval(
-    successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE
-) -> tuple[float, float]:
+def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (Wilson 1927; Newcombe 1998 method 3)."""
     if n <= 0 or not 0 <= successes <= n:
         raise ValueError(f"need 0 <= successes <= n and n > 0, got {successes}/{n}")
@@ -441,9 +430,7 @@ class Estimate:
     n: int
 
 
-def _mean_estimate(
-    m: Moments, bounds: tuple[float, float], confidence: float
-) -> Estimate | None:
+def _mean_estimate(m: Moments, bounds: tuple[float, float], confidence: float) -> Estimate | None:
     if m.n == 0:
         return None
     low, high = t_interval(m, bounds, confidence)
@@ -495,25 +482,19 @@ def servqual_gap(
     return _mean_estimate(moments, (-6.0, 6.0), confidence)
 
 
-def servqual_perception(
-    stats: MetricStats, dimension: str, confidence: float = DEFAULT_CONFIDENCE
-) -> Estimate | None:
+def servqual_perception(stats: MetricStats, dimension: str, confidence: float = DEFAULT_CONFIDENCE) -> Estimate | None:
     """Mean SERVQUAL perception of one dimension on 1–7."""
     _check_choice("SERVQUAL dimension", dimension, SERVQUAL_DIMENSIONS)
     return _mean_estimate(stats.moments(f"servqual.{dimension}.p"), SERVQUAL_SCALE, confidence)
 
 
-def servqual_expectation(
-    stats: MetricStats, dimension: str, confidence: float = DEFAULT_CONFIDENCE
-) -> Estimate | None:
+def servqual_expectation(stats: MetricStats, dimension: str, confidence: float = DEFAULT_CONFIDENCE) -> Estimate | None:
     """Mean SERVQUAL expectation of one dimension on 1–7."""
     _check_choice("SERVQUAL dimension", dimension, SERVQUAL_DIMENSIONS)
     return _mean_estimate(stats.moments(f"servqual.{dimension}.e"), SERVQUAL_SCALE, confidence)
 
 
-def dimension_mean(
-    stats: MetricStats, dimension: str, confidence: float = DEFAULT_CONFIDENCE
-) -> Estimate | None:
+def dimension_mean(stats: MetricStats, dimension: str, confidence: float = DEFAULT_CONFIDENCE) -> Estimate | None:
     """Mean rating of one of the six service-quality dimensions on 1–5."""
     _check_choice("service-quality dimension", dimension, QUALITY_DIMENSIONS)
     return _mean_estimate(stats.moments(f"dimension.{dimension}"), DIMENSION_SCALE, confidence)
@@ -524,9 +505,7 @@ def sentiment_mean(stats: MetricStats, confidence: float = DEFAULT_CONFIDENCE) -
     return _mean_estimate(stats.moments("sentiment", FIXED_POINT), (0.0, 1.0), confidence)
 
 
-def measure_mean(
-    stats: MetricStats, name: str, confidence: float = DEFAULT_CONFIDENCE
-) -> Estimate | None:
+def measure_mean(stats: MetricStats, name: str, confidence: float = DEFAULT_CONFIDENCE) -> Estimate | None:
     """Mean of an operational measure in its own unit (a 0/1 measure gives a rate)."""
     return _mean_estimate(stats.moments(f"measure.{name}", FIXED_POINT), (0.0, math.inf), confidence)
 
@@ -592,9 +571,7 @@ def parse_metric(metric: str) -> MetricKey:
     raise ValueError(f"unknown metric key {metric!r}; known forms: {', '.join(METRIC_KEY_FORMS)}")
 
 
-def estimate(
-    metric: str, stats: MetricStats, confidence: float = DEFAULT_CONFIDENCE
-) -> Estimate | None:
+def estimate(metric: str, stats: MetricStats, confidence: float = DEFAULT_CONFIDENCE) -> Estimate | None:
     """Value of a metric in its own unit with its interval; None when there is no data."""
     key = parse_metric(metric)
     if key.family == "servqual.gap":
@@ -615,9 +592,7 @@ _SIMPLE_ESTIMATORS: dict[str, Callable[[MetricStats, float], Estimate | None]] =
 }
 
 
-def normalise(
-    metric: str, value: float, target: float | None = None, direction: Direction | None = None
-) -> float:
+def normalise(metric: str, value: float, target: float | None = None, direction: Direction | None = None) -> float:
     """Map a metric value onto 0–100 where 100 is best.
 
     csat.share: already a percentage. csat.mean and dimension.*: (m − 1) / 4 · 100.
@@ -676,9 +651,7 @@ def evaluate(
     est = estimate(metric, stats, confidence)
     if est is None:
         return IndicatorValue(metric=metric, n=0, insufficient=True)
-    scores = sorted(
-        normalise(metric, bound, target, direction) for bound in (est.ci_low, est.ci_high)
-    )
+    scores = sorted(normalise(metric, bound, target, direction) for bound in (est.ci_low, est.ci_high))
     return IndicatorValue(
         metric=metric,
         n=est.n,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from services.feedback.main import create_app
 from services.feedback.settings import FeedbackSettings
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def feedback_service(stack: Stack):
-    settings = FeedbackSettings(port=0, database=unique("fb"), pseudonym_key="test-key")
+    settings = FeedbackSettings(port=0, database=unique("fb"), pseudonym_key=SecretStr("test-key"))
     service = await RunningService(create_app(settings, stack.platform())).start()
     yield service
     await service.stop()
@@ -24,7 +25,9 @@ async def test_post_feedback__stores_it_and_publishes_feedback_received(stack: S
     org = unique("org")
     admin = stack.headers(org, "admin")
     async with httpx.AsyncClient(base_url=feedback_service.url, headers=admin) as http:
-        assert (await http.post("/api/v1/units", json={"id": "north", "name": "华北区", "kind": "region"})).status_code == 201
+        assert (
+            await http.post("/api/v1/units", json={"id": "north", "name": "华北区", "kind": "region"})
+        ).status_code == 201
         unit = await http.post("/api/v1/units", json={"id": "b-001", "name": "北京一分行", "parent_id": "north"})
         assert unit.json()["path"] == "north/b-001"
         posted = await http.post(

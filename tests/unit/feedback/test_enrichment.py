@@ -204,11 +204,7 @@ def test_enrichment__rejects_sentiment_outside_unit_interval() -> None:
 def test_warm_up__loads_models_without_writing_to_stderr() -> None:
     # A fresh interpreter, because the models of this one are already loaded by earlier tests.
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    code = (
-        "from services.feedback.enrichment import enrich, warm_up\n"
-        "warm_up()\n"
-        "print(enrich('很满意').language)\n"
-    )
+    code = "from services.feedback.enrichment import enrich, warm_up\nwarm_up()\nprint(enrich('很满意').language)\n"
 
     completed = subprocess.run(
         [sys.executable, "-W", "error::ResourceWarning", "-c", code],

@@ -1,0 +1,78 @@
+"""The alerts service's REST API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, status
+
+from services.alerts import repository
+from services.alerts.models import AlertRead, RuleCreate, RuleRead
+from shared.auth import CurrentPrincipal, Principal, require_role
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, new_id, paginate
+from shared.problems import NotFound
+from shared.service import RuntimeDep
+
+router = APIRouter(prefix="/api/v1")
+RuleEditor = Annotated[Principal, Depends(require_role("quality_manager"))]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+@router.post("/rules", status_code=status.HTTP_201_CREATED, response_model=RuleRead, tags=["rules"])
+async def create_rule(rule_in: RuleCreate, runtime: RuntimeDep, principal: RuleEditor) -> dict[str, Any]:
+    """Add a threshold rule."""
+    rule = {
+        "_id": new_id("rule"),
+        "org": principal.org,
+        **rule_in.model_dump(),
+        "created_at": datetime.now(UTC),
+        "created_by": principal.subject,
+    }
+    work = runtime.unit_of_work()
+    work.insert(repository.RULES, rule)
+    await runtime.commit(work)
+    return repository.shown(rule)
+
+
+@router.get("/rules", response_model=Page, tags=["rules"])
+async def list_rules(
+    runtime: RuntimeDep, principal: CurrentPrincipal, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
+) -> Page:
+    """The organisation's rules."""
+    rows, next_cursor = await paginate(runtime.db, repository.RULES, {"org": principal.org}, cursor=cursor, limit=limit)
+    return Page(items=[repository.shown(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/rules/{rule_id}", response_model=RuleRead, tags=["rules"])
+async def get_rule(rule_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """One rule."""
+    rule = await runtime.db[repository.RULES].find_one({"_id": rule_id, "org": principal.org})
+    if rule is None:
+        raise NotFound("rule", rule_id)
+    return repository.shown(rule)
+
+
+@router.get("/alerts", response_model=Page, tags=["alerts"])
+async def list_alerts(
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    status: Literal["firing", "resolved"] | None = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page:
+    """Alerts on units the caller may see, oldest first."""
+    query = principal.scope_filter()
+    if status is not None:
+        query["status"] = status
+    rows, next_cursor = await paginate(runtime.db, repository.ALERTS, query, cursor=cursor, limit=limit)
+    return Page(items=[repository.shown(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertRead, tags=["alerts"])
+async def get_alert(alert_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """One alert."""
+    alert = await runtime.db[repository.ALERTS].find_one({"_id": alert_id, **principal.scope_filter()})
+    if alert is None:
+        raise NotFound("alert", alert_id)
+    return repository.shown(alert)

@@ -1,0 +1,113 @@
+"""Which aggregates a feedback adds to, and the figures an aggregate shows; plain Python."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from services.scoring.index_system import CompositeScore, IndexSystem, IndicatorResult, composite
+from services.scoring.statistics import FeedbackRatings, MetricStats
+from shared.events import IndicatorScore, Ratings
+
+PERIODS = ("all", "hour", "day", "week", "month")
+ALL_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def period_start(period: str, moment: datetime) -> datetime:
+    """The start (UTC) of the period that contains ``moment``; weeks start on Monday."""
+    moment = moment.astimezone(UTC)
+    if period == "all":
+        return ALL_TIME
+    if period == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    raise ValueError(f"unknown period {period!r}")
+
+
+@dataclass(frozen=True)
+class AggregateKey:
+    """One aggregate: an organisation's unit (or ancestor), a period and its start."""
+
+    org: str
+    unit_path: str
+    period: str
+    start: datetime
+
+    @property
+    def id(self) -> str:
+        """The aggregate's document id."""
+        return f"{self.org}|{self.period}|{self.start.isoformat()}|{self.unit_path}"
+
+    @property
+    def unit_id(self) -> str:
+        """The unit's id: the last segment of its path."""
+        return self.unit_path.rsplit("/", 1)[-1]
+
+
+@dataclass
+class Contributions:
+    """What a batch of feedback adds to (or, erased, takes from) each aggregate."""
+
+    deltas: dict[AggregateKey, MetricStats] = field(default_factory=dict)
+
+    def add(self, org: str, lineage: Iterable[str], occurred_at: datetime, stats: MetricStats) -> list[AggregateKey]:
+        """Add one feedback's statistics to its unit's and every ancestor's aggregates, in every period."""
+        keys = [
+            AggregateKey(org, path, period, period_start(period, occurred_at)) for path in lineage for period in PERIODS
+        ]
+        for key in keys:
+            self.deltas[key] = self.deltas.get(key, MetricStats.empty()) + stats
+        return keys
+
+
+def feedback_stats(ratings: Ratings, sentiment: float | None) -> MetricStats:
+    """The statistics one feedback contributes."""
+    return MetricStats.from_feedback(
+        FeedbackRatings(csat=ratings.csat, nps=ratings.nps, ces=ratings.ces, sentiment=sentiment)
+    )
+
+
+def indicator_scores(result: CompositeScore) -> dict[str, IndicatorScore]:
+    """Every indicator of a composite, flattened by id, plus the composite itself."""
+    scores = {
+        "composite": IndicatorScore(
+            value=result.score,
+            score=result.score,
+            ci_low=result.ci_low,
+            ci_high=result.ci_high,
+            sample_size=result.n,
+            insufficient=result.insufficient,
+        )
+    }
+    for indicator in _walk(result.indicators):
+        leaf = indicator.value
+        scores[indicator.id] = IndicatorScore(
+            value=leaf.value if leaf else indicator.score,
+            score=indicator.score,
+            ci_low=leaf.ci_low if leaf else indicator.score_ci_low,
+            ci_high=leaf.ci_high if leaf else indicator.score_ci_high,
+            sample_size=indicator.n,
+            insufficient=indicator.insufficient,
+        )
+    return scores
+
+
+def score(
+    system: IndexSystem, stats: MetricStats, min_samples: int
+) -> tuple[CompositeScore, dict[str, IndicatorScore]]:
+    """The composite and every indicator of an aggregate."""
+    result = composite(system, stats, min_samples)
+    return result, indicator_scores(result)
+
+
+def _walk(indicators: list[IndicatorResult]) -> Iterable[IndicatorResult]:
+    for indicator in indicators:
+        yield indicator
+        yield from _walk(indicator.children)
