@@ -92,6 +92,8 @@ class BatchConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=batch_size,
+            # Notice soon when topics come back after a broker restart (default: five minutes).
+            metadata_max_age_ms=5000,
         )
         self._stopping = False
         self._task: asyncio.Task[None] | None = None

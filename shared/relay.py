@@ -8,7 +8,7 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
@@ -36,6 +36,7 @@ class OutboxRelay:
         service: str,
         db: Database,
         producer: AIOKafkaProducer,
+        bootstrap: str,
         batch_size: int = 1000,
         poll_seconds: float = 0.5,
         retention: timedelta = timedelta(hours=24),
@@ -44,6 +45,8 @@ class OutboxRelay:
         self._service = service
         self._db = db
         self._producer = producer
+        self._bootstrap = bootstrap
+        self._probe: AIOKafkaConsumer | None = None
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._retention = retention
@@ -67,6 +70,8 @@ class OutboxRelay:
         self._wake.set()
         if self._task:
             await self._task
+        if self._probe:
+            await self._probe.stop()
 
     async def run(self) -> None:
         """Publish pending rows until stopped, checking the broker's incarnation now and then."""
@@ -122,13 +127,18 @@ class OutboxRelay:
             )
 
     async def check_incarnation(self) -> None:
-        """Publish retained rows again when the broker has lost this relay's marker topic.
+        """Publish retained rows again when the broker no longer holds this relay's marker record.
 
-        Only an in-memory broker that restarted loses a topic; on Apache Kafka the marker stays and
-        this never fires. The inboxes downstream make the repeats harmless.
+        The marker partition's end offset only grows on a broker that keeps its data; an empty marker
+        partition means a new incarnation (the in-memory broker restarted, or this is the first start).
+        Only the marker's presence is telling: asking for metadata re-creates a lost topic, empty. On
+        Apache Kafka the marker stays and this never fires. The inboxes downstream make repeats harmless.
         """
-        await self._producer.client.force_metadata_update()
-        if self._marker_topic in self._producer.client.cluster.topics():
+        if self._probe is None:
+            self._probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+            await self._probe.start()
+        marker = TopicPartition(self._marker_topic, 0)
+        if (await self._probe.end_offsets([marker]))[marker] > 0:
             return
         republished = await self._db[OUTBOX].update_many({"status": "sent"}, {"$set": {"status": "pending"}})
         if republished.modified_count:
@@ -136,7 +146,7 @@ class OutboxRelay:
                 "new broker incarnation: publishing retained outbox rows again",
                 extra={"rows": republished.modified_count},
             )
-        await self._producer.send_and_wait(self._marker_topic, value=self._service.encode())
+        await self._producer.send_and_wait(self._marker_topic, value=self._service.encode(), partition=0)
 
     async def forget_expired(self) -> None:
         """Delete sent rows older than the retention window."""

@@ -125,6 +125,7 @@ async def start_runtime(
         service=definition.name,
         db=db,
         producer=producer,
+        bootstrap=platform.kafka_bootstrap,
         batch_size=platform.relay_batch_size,
         poll_seconds=platform.relay_poll_seconds,
         retention=timedelta(seconds=platform.outbox_retention_seconds),

@@ -96,6 +96,7 @@ async def read_topic(
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        metadata_max_age_ms=1000,
     )
     await consumer.start()
     seen: list[dict[str, Any]] = []

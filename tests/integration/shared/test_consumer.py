@@ -1,0 +1,120 @@
+"""The consumer loop against the real broker and database: inbox, retries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from pymongo import AsyncMongoClient, InsertOne
+
+from shared.consumer import BatchConsumer, BatchContext, Subscription
+from shared.events import ActionUpdated, Envelope
+from shared.service import ensure_topics
+from shared.storage import DEAD_LETTERS, INBOX
+from tests.harness import Stack, eventually, produce, read_topic, unique
+
+pytestmark = pytest.mark.integration
+
+
+def _event(status: str) -> Envelope:
+    return Envelope(
+        data=ActionUpdated(org="o", unit_id="u", unit_path="u", action_id=unique("act"), status=status),
+        source="/tests",
+    )
+
+
+async def _send(stack: Stack, topic: str, envelope: Envelope) -> None:
+    await produce(stack.bootstrap, topic, envelope.value(), headers={k: v.decode() for k, v in envelope.headers()})
+
+
+class Recorder:
+    """A handler that stores what it handles, and fails on statuses named 'poison'."""
+
+    async def handle(self, envelopes: Sequence[Envelope], batch: BatchContext) -> None:
+        for envelope in envelopes:
+            assert isinstance(envelope.data, ActionUpdated)
+            if envelope.data.status == "poison":
+                raise ValueError("cannot handle poison")
+            batch.unit.write("handled", InsertOne({"event_id": envelope.id, "status": envelope.data.status}))
+
+
+@pytest.fixture
+async def consumer_on(stack: Stack):
+    started: list[tuple[BatchConsumer, AIOKafkaProducer, AsyncMongoClient]] = []
+
+    async def start(topic: str):
+        platform = stack.platform()
+        await ensure_topics(platform, [topic, f"{topic}.dlq"])
+        client: AsyncMongoClient = AsyncMongoClient(stack.mongo_uri, tz_aware=True)
+        db = client[unique("consumer")]
+        for name in ("handled", INBOX, DEAD_LETTERS):
+            await db.create_collection(name)
+        producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", enable_idempotence=False)
+        await producer.start()
+        consumer = BatchConsumer(
+            service="test",
+            client=client,
+            db=db,
+            producer=producer,
+            bootstrap=stack.bootstrap,
+            subscriptions=[Subscription(topic, Recorder().handle)],
+            max_attempts=2,
+            group_id=unique("group"),
+        )
+        await consumer.start()
+        started.append((consumer, producer, client))
+        return db
+
+    yield start
+    for consumer, producer, client in started:
+        await consumer.stop()
+        await producer.stop()
+        await client.close()
+
+
+async def test_redelivered_event__changes_nothing(stack: Stack, consumer_on):
+    topic = unique("topic")
+    db = await consumer_on(topic)
+    first = _event("done")
+    await _send(stack, topic, first)
+    await _send(stack, topic, first)
+    sentinel = _event("in_progress")
+    await _send(stack, topic, sentinel)
+
+    await eventually(lambda: db.handled.find_one({"event_id": sentinel.id}))
+    assert await db.handled.count_documents({"event_id": first.id}) == 1
+    assert await db[INBOX].count_documents({}) == 2
+
+
+async def test_malformed_record__goes_to_dead_letters_with_reason_and_the_rest_is_processed(stack: Stack, consumer_on):
+    topic = unique("topic")
+    db = await consumer_on(topic)
+    await produce(stack.bootstrap, topic, b"{not json", headers={"ce_id": "x-1", "ce_type": ActionUpdated.type_name()})
+    after = _event("done")
+    await _send(stack, topic, after)
+
+    await eventually(lambda: db.handled.find_one({"event_id": after.id}))
+    dead = await read_topic(stack.bootstrap, f"{topic}.dlq", until=lambda seen: len(seen) >= 1)
+    assert dead[0]["headers"]["dlq_source_topic"] == topic
+    assert "invalid qualityloop.action.updated.v1 payload" in dead[0]["headers"]["dlq_reason"]
+    stored = await db[DEAD_LETTERS].find_one({"topic": topic})
+    assert stored is not None and stored["value"] == b"{not json"
+
+
+async def test_event_whose_handler_keeps_failing__is_dead_lettered_alone(stack: Stack, consumer_on):
+    topic = unique("topic")
+    db = await consumer_on(topic)
+    before, poison, after = _event("open"), _event("poison"), _event("done")
+    for envelope in (before, poison, after):
+        await _send(stack, topic, envelope)
+
+    await eventually(lambda: db[DEAD_LETTERS].find_one({"topic": topic}))
+    await eventually(lambda: db.handled.find_one({"event_id": after.id}))
+    assert await db.handled.find_one({"event_id": before.id}) is not None
+    assert await db.handled.find_one({"event_id": poison.id}) is None
+    dead = await read_topic(stack.bootstrap, f"{topic}.dlq", until=lambda seen: len(seen) >= 1)
+    assert dead[0]["headers"]["ce_id"] == poison.id
+    assert "ValueError: cannot handle poison" in dead[0]["headers"]["dlq_reason"]
+    await asyncio.sleep(0)
