@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import loadgen, raw, skeleton
 from bench.pipeline import PipelineProbe
@@ -26,12 +28,14 @@ from bench.stack import (
     Processes,
     Servers,
     bare_upstreams,
+    cpu_share,
     start_bare_app,
     start_bench_gateway,
     start_servers,
     start_services,
 )
 
+T = TypeVar("T")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 
 
@@ -136,7 +140,10 @@ async def measure_bare(servers: Servers, processes: Processes, sizes: Sizes, rep
         direct = await loadgen.spawn(port=bare.port, **common)  # type: ignore[arg-type]
         gateway = start_bench_gateway(bare_upstreams(bare.port), servers.workdir / "gateway-bare", processes)
         log(f"bare FastAPI app: {sizes.concurrency} connections for {sizes.http_seconds:g} s, through nginx")
-        via = await loadgen.spawn(port=gateway.port, **common)  # type: ignore[arg-type]
+        via, cpu = await _with_cpu(processes, loadgen.spawn(port=gateway.port, **common))  # type: ignore[arg-type]
+        cpu["load generator"] = round(via["cpu_seconds"] / max(1e-9, via["wall_seconds"]), 2)
+        report.details["cpu_cores_bare_gateway"] = cpu
+        report.note(f"cores busy during the bare POSTs via nginx: {_cores(cpu)}")
     finally:
         if gateway is not None:
             processes.stop(gateway)
@@ -165,6 +172,18 @@ async def measure_bare(servers: Servers, processes: Processes, sizes: Sizes, rep
             note=_http_note("bare via nginx", via),
         )
     )
+
+
+async def _with_cpu(processes: Processes, work: Awaitable[T]) -> tuple[T, dict[str, float]]:
+    """Await work and tell how many cores each child kept busy meanwhile."""
+    before = processes.cpu_seconds()
+    started = time.perf_counter()
+    result = await work
+    return result, cpu_share(before, processes.cpu_seconds(), time.perf_counter() - started)
+
+
+def _cores(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{name} {cores:.2f}" for name, cores in sorted(cpu.items(), key=lambda kv: -kv[1]) if cores)
 
 
 def _http_note(name: str, summary: dict[str, Any]) -> str:
@@ -219,18 +238,26 @@ async def measure_platform(servers: Servers, processes: Processes, sizes: Sizes,
         await _drain(probe, sizes, report, "after the latency samples")
 
         log(f"single POST /api/v1/feedback: {sizes.concurrency} connections for {sizes.http_seconds:g} s")
+        totals_before = await probe.topic_totals()
         load_started = time.perf_counter()
-        single = await skeleton.single_posts(
-            gateway.port,
-            apis[post_org.name],
-            post_org,
-            concurrency=sizes.concurrency,
-            duration=sizes.http_seconds,
-            warmup=sizes.warmup_seconds,
-            workdir=servers.workdir / "load",
+        single, cpu = await _with_cpu(
+            processes,
+            skeleton.single_posts(
+                gateway.port,
+                apis[post_org.name],
+                post_org,
+                concurrency=sizes.concurrency,
+                duration=sizes.http_seconds,
+                warmup=sizes.warmup_seconds,
+                workdir=servers.workdir / "load",
+            ),
         )
         load_ended = time.perf_counter()
         report.details["single_post"] = single
+        report.details["cpu_cores_single_post"] = cpu
+        report.note(
+            f"cores busy during the single POSTs (of {os.cpu_count()}; load generator not counted): {_cores(cpu)}"
+        )
         report.add(
             Figure(
                 "post.single",
@@ -249,6 +276,14 @@ async def measure_platform(servers: Servers, processes: Processes, sizes: Sizes,
         catch_up, backlog = await probe.wait_quiet(timeout=sizes.drain_timeout)
         accepted = single["total_ok"]
         report.details["single_post_catch_up"] = {"seconds": catch_up, "backlog": backlog.describe()}
+        totals_after = await probe.topic_totals()
+        written = {t: totals_after.get(t, 0) - totals_before.get(t, 0) for t in totals_after}
+        report.details["records_per_topic_single_post"] = written
+        if accepted:
+            report.note(
+                "records per POSTed feedback: "
+                + ", ".join(f"{t} {n / accepted:.2f}" for t, n in sorted(written.items()) if n)
+            )
         report.add(
             Figure(
                 "pipeline.catch_up",
@@ -297,15 +332,30 @@ async def measure_platform(servers: Servers, processes: Processes, sizes: Sizes,
         await _drain(probe, sizes, report, "after the batch POSTs")
 
         log(f"scoring: {sizes.scoring_events:,} feedback.received events produced straight onto the topic")
-        scoring = await skeleton.scoring_throughput(
-            servers.bootstrap,
-            probe,
-            apis[scoring_org.name],
-            scoring_org,
-            count=sizes.scoring_events,
-            timeout=sizes.drain_timeout,
+        metrics_before = await skeleton.scrape_metrics(services["scoring"].port)
+        scoring, cpu = await _with_cpu(
+            processes,
+            skeleton.scoring_throughput(
+                servers.bootstrap,
+                probe,
+                apis[scoring_org.name],
+                scoring_org,
+                count=sizes.scoring_events,
+                timeout=sizes.drain_timeout,
+            ),
         )
+        batches, batch_seconds = skeleton.batches_between(
+            metrics_before, await skeleton.scrape_metrics(services["scoring"].port)
+        )
+        scoring["batches"] = batches
+        scoring["mean_batch_seconds"] = batch_seconds
         report.details["scoring"] = scoring
+        report.details["cpu_cores_scoring"] = cpu
+        if batches:
+            report.note(
+                f"scoring took {batches:.0f} consumer batches (≈{sizes.scoring_events / batches:.0f} events each, "
+                f"{batch_seconds * 1000:.0f} ms each on average); cores busy meanwhile: {_cores(cpu)}"
+            )
         note = ""
         if scoring["sample_size"] != sizes.scoring_events:
             note = f"scoring: the region's sample_size is {scoring['sample_size']}, expected {sizes.scoring_events}"

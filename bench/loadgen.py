@@ -138,6 +138,7 @@ def percentile(values: list[float], q: float) -> float | None:
 async def run(args: argparse.Namespace, requests: list[bytes]) -> dict[str, Any]:
     """Run the load and summarise it."""
     now = time.perf_counter()
+    cpu_started = time.process_time()
     tally = Tally(now + args.warmup, now + args.warmup + args.duration, args.max_requests)
     await asyncio.gather(*(worker(args.host, args.port, requests, i, tally) for i in range(args.concurrency)))
     ended = min(time.perf_counter(), tally.window_end)
@@ -156,6 +157,8 @@ async def run(args: argparse.Namespace, requests: list[bytes]) -> dict[str, Any]
         "p50_ms": _ms(percentile(tally.latencies, 0.50)),
         "p99_ms": _ms(percentile(tally.latencies, 0.99)),
         "max_ms": _ms(max(tally.latencies) if tally.latencies else None),
+        "cpu_seconds": time.process_time() - cpu_started,
+        "wall_seconds": time.perf_counter() - now,
     }
 
 

@@ -125,6 +125,14 @@ class PipelineProbe:
         assert self._tail is not None
         await self._tail.getmany(timeout_ms=50, max_records=20_000)
 
+    async def topic_totals(self) -> dict[str, int]:
+        """Records ever written to each consumed topic (sum of the partitions' high watermarks)."""
+        assert self._tail is not None
+        await self._drain_tail()
+        return {
+            topic: sum(self._tail.highwater(tp) or 0 for tp in self.partitions(topic)) for topic in self._partitions
+        }
+
     async def backlog(self) -> Backlog:
         """Lag per group (high watermark − committed, over its topics) and pending outbox rows per service."""
         assert self._tail is not None

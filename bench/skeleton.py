@@ -177,6 +177,34 @@ async def post_to_action_latency(
     }
 
 
+METRICS = ("qualityloop_batch_processing_seconds_count", "qualityloop_batch_processing_seconds_sum")
+
+
+async def scrape_metrics(port: int) -> dict[str, float]:
+    """The consumer batch counters of one service's /metrics (name{labels} → value)."""
+    values: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=5, follow_redirects=True) as http:
+        try:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        except httpx.HTTPError:
+            return values
+    for line in text.splitlines():
+        if line.startswith(METRICS):
+            name, _, value = line.rpartition(" ")
+            try:
+                values[name.split("{")[0]] = float(value)
+            except ValueError:
+                continue
+    return values
+
+
+def batches_between(before: dict[str, float], after: dict[str, float]) -> tuple[float, float]:
+    """How many consumer batches ran between two scrapes, and their mean duration in seconds."""
+    count = after.get(METRICS[0], 0.0) - before.get(METRICS[0], 0.0)
+    total = after.get(METRICS[1], 0.0) - before.get(METRICS[1], 0.0)
+    return count, (total / count if count else 0.0)
+
+
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 

@@ -45,6 +45,10 @@ class Processes:
         if child in self.children:
             self.children.remove(child)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds each running child (with its direct children, e.g. nginx's worker) has used so far."""
+        return {c.name: cpu_seconds(c.process.pid) for c in self.children if c.process.poll() is None}
+
     def stop_all(self) -> None:
         """Stop every child still running, newest first."""
         while self.children:
@@ -207,6 +211,35 @@ async def _wait_ready(http: httpx.AsyncClient, child: Child, timeout: float) -> 
             pass
         await asyncio.sleep(0.2)
     raise TimeoutError(f"service {child.name} was not ready after {timeout} s")
+
+
+def _own_cpu_seconds(pid: int) -> tuple[float, int]:
+    """utime + stime of a process in seconds, and its parent pid (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its direct children (0 where /proc cannot tell)."""
+    try:
+        total, _ = _own_cpu_seconds(pid)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            seconds, parent = _own_cpu_seconds(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid:
+            total += seconds
+    return total
+
+
+def cpu_share(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """Cores each child kept busy between two CPU snapshots."""
+    return {name: round((after[name] - before.get(name, 0.0)) / seconds, 2) for name in after if seconds > 0}
 
 
 def tail(path: Path, lines: int = 15) -> str:

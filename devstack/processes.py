@@ -144,7 +144,7 @@ def render_gateway_config(port: int, upstreams: Mapping[str, int], runtime_dir: 
         runtime_dir=runtime_dir,
         upstreams=upstream_blocks,
         locations="".join(locations),
-        index_html=(ROOT / "deploy" / "gateway" / "index.html"),
+        gateway_dir=GATEWAY_TEMPLATE.parent,
     )
 
 
