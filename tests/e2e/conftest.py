@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -31,7 +32,7 @@ async def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> As
     platform_settings = stack.platform()
     services: dict[str, RunningService] = {}
     for definition in (FEEDBACK, SCORING, ALERTS, IMPROVEMENT):
-        extra = {"pseudonym_key": SecretStr("e2e-key")} if definition is FEEDBACK else {}
+        extra: dict[str, Any] = {"pseudonym_key": SecretStr("e2e-key")} if definition is FEEDBACK else {}
         settings = definition.settings_type(port=0, database=unique(definition.name), min_samples=3, **extra)
         services[definition.name] = await RunningService(create_app(definition, platform_settings, settings)).start()
     gateway = start_gateway(

@@ -117,12 +117,13 @@ async def test_alerts__a_redelivered_breach_after_it_cleared_raises_nothing(stac
 async def test_improvement__a_redelivered_breach_opens_one_action(stack: Stack, running):
     db = await running(IMPROVEMENT)
     org = unique("org")
+    alert_id = unique("al")
     breach = _envelope(
         ThresholdBreached(
             org=org,
             unit_id="b-1",
             unit_path="r/b-1",
-            alert_id=unique("al"),
+            alert_id=alert_id,
             rule_id="rule-1",
             fingerprint="f",
             indicator="csat",
@@ -139,4 +140,4 @@ async def test_improvement__a_redelivered_breach_opens_one_action(stack: Stack, 
 
     await eventually(lambda: _handled(db, breach, sentinel))
     assert await db.actions.count_documents({"org": org}) == 2
-    assert await db.actions.count_documents({"alert_id": breach.data.alert_id}) == 1
+    assert await db.actions.count_documents({"alert_id": alert_id}) == 1
