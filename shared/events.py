@@ -5,14 +5,29 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 TYPE_PREFIX = "qualityloop."
+
+
+ServqualDimension = Literal["tangibles", "reliability", "responsiveness", "assurance", "empathy"]
+QualityDimension = Literal["effect", "speed", "attitude", "reliability", "cost", "innovation"]
+FeedbackKind = Literal["rating", "comment", "complaint", "audit", "measure"]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class ServqualItem(BaseModel):
+    """Perception and expectation of one SERVQUAL dimension, both on 1–7."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    perception: int = Field(ge=1, le=7)
+    expectation: int = Field(ge=1, le=7)
 
 
 class Event(BaseModel):
@@ -44,6 +59,49 @@ class Ratings(BaseModel):
     csat: int | None = Field(default=None, ge=1, le=5)
     nps: int | None = Field(default=None, ge=0, le=10)
     ces: int | None = Field(default=None, ge=1, le=7)
+    servqual: dict[ServqualDimension, ServqualItem] = Field(
+        default_factory=dict, description="Perception and expectation (1–7) per SERVQUAL dimension"
+    )
+    dimensions: dict[QualityDimension, Annotated[int, Field(ge=1, le=5)]] = Field(
+        default_factory=dict, description="Ratings (1–5) of the six service-quality dimensions"
+    )
+    measures: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")], NonNegative] = Field(
+        default_factory=dict,
+        description="Operational measures, e.g. waiting_time_seconds, handling_time_seconds, first_contact_resolution",
+    )
+
+
+class Complaint(BaseModel):
+    """A complaint (投诉): its category and severity; a severe complaint is itself a breach."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    category: str = Field(min_length=1, max_length=100)
+    severity: Literal["minor", "moderate", "serious", "critical"]
+
+
+class AuditItem(BaseModel):
+    """One checklist item of a mystery-shopper visit and its score."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    item: str = Field(min_length=1, max_length=200)
+    score: float = Field(ge=0)
+    max_score: float = Field(gt=0)
+
+
+class Audit(BaseModel):
+    """A mystery-shopper audit (神秘顾客): a checklist scored on one visit."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    visit_date: date
+    checklist: list[AuditItem] = Field(min_length=1, max_length=500)
+
+    @property
+    def percent(self) -> float:
+        """The visit's score as a percentage of the maximum."""
+        return 100 * sum(i.score for i in self.checklist) / sum(i.max_score for i in self.checklist)
 
 
 class UnitChanged(Event):
@@ -66,7 +124,11 @@ class FeedbackReceived(Event):
     channel: str
     occurred_at: datetime
     received_at: datetime
+    kind: FeedbackKind = "rating"
     ratings: Ratings = Ratings()
+    complaint: Complaint | None = None
+    audit: Audit | None = None
+    tags: list[str] = []
     comment_language: str | None = None
     sentiment: float | None = None
     keywords: list[str] = []
