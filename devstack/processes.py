@@ -131,6 +131,7 @@ def render_gateway_config(port: int, upstreams: Mapping[str, int], runtime_dir: 
     for service, prefixes in ROUTES.items():
         for prefix in prefixes:
             locations.append(f"        location /api/v1/{prefix} {{ proxy_pass http://{service}; }}\n")
+        locations.append(f"        location /api/v1/dead-letters/{service} {{ proxy_pass http://{service}; }}\n")
         locations.append(
             f"        location = /openapi/{service}.json {{ proxy_pass http://{service}/openapi.json; }}\n"
         )

@@ -18,6 +18,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import PyMongoError
 
 from shared.events import Envelope, UnparseableEvent, dead_letter_topic, decode_headers, parse_envelope
+from shared.pagination import new_id
 from shared.storage import DEAD_LETTERS, INBOX, Database, Document, UnitOfWork, apply, in_transaction
 from shared.telemetry import BATCH_SECONDS, CONSUMER_LAG, EVENTS_CONSUMED, current_carrier, start_process_span
 from shared.telemetry import DEAD_LETTERS as DEAD_LETTER_COUNT
@@ -218,6 +219,8 @@ class BatchConsumer:
         await self._producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
         await self._db[DEAD_LETTERS].insert_one(
             {
+                "_id": new_id("dl"),
+                "org": _org_of(record.key),
                 "topic": record.topic,
                 "partition": record.partition,
                 "offset": record.offset,
@@ -252,6 +255,15 @@ class BatchConsumer:
             position = batches[tp][-1].offset + 1 if batches[tp] else None
             if highwater is not None and position is not None:
                 CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(highwater - position)
+
+
+def _org_of(key: bytes | None) -> str | None:
+    """The organisation of a record keyed ``<org>/<unit>``, if it is."""
+    try:
+        org, _, unit = (key or b"").decode().partition("/")
+    except UnicodeDecodeError:
+        return None
+    return org if org and unit else None
 
 
 def _by_topic(messages: list[_Message]) -> dict[str, list[_Message]]:

@@ -14,7 +14,7 @@ from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
 from shared.events import decode_headers
-from shared.storage import OUTBOX, Database
+from shared.storage import INBOX, OUTBOX, Database
 from shared.telemetry import EVENTS_PUBLISHED, OUTBOX_BACKLOG, current_carrier, publish_span
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,11 @@ class OutboxRelay:
         await self._producer.send_and_wait(self._marker_topic, value=self._service.encode(), partition=0)
 
     async def forget_expired(self) -> None:
-        """Delete sent rows older than the retention window."""
-        cutoff = datetime.now(UTC) - self._retention
-        await self._db[OUTBOX].delete_many({"status": "sent", "sent_at": {"$lt": cutoff}})
+        """Delete sent rows past the retention window, and inbox ids past twice that.
+
+        A repeat can only come from some relay's retained rows, so an inbox id older than twice the
+        retention window will not be delivered again.
+        """
+        now = datetime.now(UTC)
+        await self._db[OUTBOX].delete_many({"status": "sent", "sent_at": {"$lt": now - self._retention}})
+        await self._db[INBOX].delete_many({"received_at": {"$lt": now - 2 * self._retention}})

@@ -188,6 +188,9 @@ def create_app(definition: ServiceDefinition, platform: PlatformSettings, settin
     install_problem_handlers(app)
     for router in definition.routers:
         app.include_router(router)
+    from shared.dead_letters import dead_letter_router  # it needs this module's RuntimeDep
+
+    app.include_router(dead_letter_router(definition.name))
     app.add_api_route("/healthz", _healthz, include_in_schema=False)
     app.add_api_route("/readyz", _readyz, include_in_schema=False)
     app.mount("/metrics", make_asgi_app())
