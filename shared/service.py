@@ -20,6 +20,7 @@ from prometheus_client import make_asgi_app
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.errors import PyMongoError
 
+from shared.asyncapi import asyncapi_document
 from shared.auth import TokenVerifier
 from shared.consumer import BatchConsumer, Subscription
 from shared.events import dead_letter_topic
@@ -191,6 +192,7 @@ def create_app(definition: ServiceDefinition, platform: PlatformSettings, settin
     from shared.dead_letters import dead_letter_router  # it needs this module's RuntimeDep
 
     app.include_router(dead_letter_router(definition.name))
+    app.add_api_route("/asyncapi.json", asyncapi_document, include_in_schema=False)
     app.add_api_route("/healthz", _healthz, include_in_schema=False)
     app.add_api_route("/readyz", _readyz, include_in_schema=False)
     app.mount("/metrics", make_asgi_app())
