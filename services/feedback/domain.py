@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+Kind = Literal["rating", "comment", "complaint", "audit", "measure"]
 
 
 class Rejected(ValueError):
@@ -40,6 +43,44 @@ def check_comment(comment: str | None, *, max_chars: int) -> str | None:
     if len(comment) > max_chars:
         raise Rejected("comment", f"has {len(comment)} characters, more than the {max_chars} allowed")
     return comment or None
+
+
+def check_kind(
+    kind: Kind | None,
+    *,
+    has_scores: bool,
+    has_measures: bool,
+    has_comment: bool,
+    has_complaint: bool,
+    has_audit: bool,
+) -> Kind:
+    """The feedback's kind, inferred when not given; a kind without the part it needs is rejected."""
+    if kind is None:
+        if has_complaint:
+            kind = "complaint"
+        elif has_audit:
+            kind = "audit"
+        elif has_scores:
+            kind = "rating"
+        elif has_measures:
+            kind = "measure"
+        else:
+            kind = "comment"
+    needs: dict[Kind, tuple[bool, str, str]] = {
+        "rating": (has_scores, "ratings", "a rating needs at least one of csat, nps, ces, servqual, dimensions"),
+        "measure": (has_measures, "ratings.measures", "a measure needs at least one operational measure"),
+        "comment": (has_comment, "comment", "a comment needs a non-empty comment"),
+        "complaint": (has_complaint, "complaint", "a complaint needs its category and severity"),
+        "audit": (has_audit, "audit", "an audit needs its visit date and checklist"),
+    }
+    present, field, reason = needs[kind]
+    if not present:
+        raise Rejected(field, reason)
+    if has_complaint and kind != "complaint":
+        raise Rejected("complaint", f"only a complaint carries one, not a {kind}")
+    if has_audit and kind != "audit":
+        raise Rejected("audit", f"only an audit carries one, not a {kind}")
+    return kind
 
 
 def pseudonym(key: bytes, org: str, customer_ref: str) -> str:

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from fastapi import FastAPI
 
-from services.feedback import repository
+from services.feedback import enrichment, repository
+from services.feedback.handlers import ingest_handler, ingest_parser
+from services.feedback.models import FeedbackIngested
 from services.feedback.settings import FeedbackSettings
 from services.feedback.views import router
-from shared.events import FeedbackReceived, UnitChanged
-from shared.service import ServiceDefinition
+from shared.consumer import Subscription
+from shared.events import FeedbackErased, FeedbackReceived, UnitChanged
+from shared.service import Runtime, ServiceDefinition
 from shared.service import create_app as create_service_app
 from shared.settings import PlatformSettings
+
+
+def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
+    """The topics the feedback service consumes: raw feedback from integrations."""
+    settings: FeedbackSettings = runtime.settings  # type: ignore[assignment]
+    return [Subscription(FeedbackIngested.topic, ingest_handler(settings), parse=ingest_parser(settings))]
+
+
+async def on_start(runtime: Runtime) -> None:
+    """Load the enrichment models before the first request, off the event loop."""
+    await asyncio.to_thread(enrichment.warm_up)
+
 
 DEFINITION = ServiceDefinition(
     name="feedback",
     settings_type=FeedbackSettings,
     description="The organisation tree and customer feedback intake.",
     routers=[router],
+    subscriptions=subscriptions,
     indexes=repository.INDEXES,
-    publishes=[FeedbackReceived.topic, UnitChanged.topic],
+    publishes=[FeedbackReceived.topic, FeedbackErased.topic, UnitChanged.topic],
+    on_start=on_start,
 )
 
 

@@ -1,16 +1,18 @@
-"""Request and response schemas of the feedback service's REST API."""
+"""Request and response schemas of the feedback service's REST API and its ingest topic."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.events import Ratings
+from shared.events import Audit, Complaint, Event, FeedbackKind, QualityDimension, Ratings, ServqualDimension
 
 UNIT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_BATCH = 1000
 Channel = Literal["survey", "app", "web", "call_centre", "kiosk", "social", "email", "sms", "in_branch", "other"]
+MeasureName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
 class Strict(BaseModel):
@@ -19,10 +21,62 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RatingsIn(Ratings):
-    """Ratings as posted: an unknown rating is an error, not ignored."""
+class ServqualItemIn(Strict):
+    """Perception and expectation of one SERVQUAL dimension as posted, both on 1–7."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    perception: int = Field(ge=1, le=7)
+    expectation: int = Field(ge=1, le=7)
+
+
+class RatingsIn(Strict):
+    """Ratings as posted: an unknown rating is an error, not ignored (``shared.events.Ratings`` ignores it)."""
+
+    csat: int | None = Field(default=None, ge=1, le=5)
+    nps: int | None = Field(default=None, ge=0, le=10)
+    ces: int | None = Field(default=None, ge=1, le=7)
+    servqual: dict[ServqualDimension, ServqualItemIn] = Field(default_factory=dict)
+    dimensions: dict[QualityDimension, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
+    measures: dict[MeasureName, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict,
+        description="Operational measures, e.g. waiting_time_seconds, handling_time_seconds, first_contact_resolution",
+    )
+
+    def as_event(self) -> Ratings:
+        """The ratings as the event contract carries them."""
+        return Ratings.model_validate(self.model_dump())
+
+    @property
+    def has_scores(self) -> bool:
+        """Whether any customer rating (not a measure) is present."""
+        return any(v is not None for v in (self.csat, self.nps, self.ces)) or bool(self.servqual or self.dimensions)
+
+
+class ComplaintIn(Strict):
+    """A complaint (投诉) as posted."""
+
+    category: str = Field(min_length=1, max_length=100)
+    severity: Literal["minor", "moderate", "serious", "critical"]
+
+
+class AuditItemIn(Strict):
+    """One checklist item of a mystery-shopper visit as posted."""
+
+    item: str = Field(min_length=1, max_length=200)
+    score: float = Field(ge=0, allow_inf_nan=False)
+    max_score: float = Field(gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _score_within_max(self) -> Self:
+        if self.score > self.max_score:
+            raise ValueError(f"score {self.score:g} is above max_score {self.max_score:g}")
+        return self
+
+
+class AuditIn(Strict):
+    """A mystery-shopper audit (神秘顾客) as posted: the visit date and its scored checklist."""
+
+    visit_date: date
+    checklist: list[AuditItemIn] = Field(min_length=1, max_length=500)
 
 
 class UnitCreate(Strict):
@@ -54,13 +108,31 @@ class FeedbackCreate(Strict):
     unit_id: str | None = Field(default=None, description="The unit's id")
     unit_code: str | None = Field(default=None, description="Or the unit's external code")
     channel: Channel
+    kind: FeedbackKind | None = Field(default=None, description="Inferred from what the feedback carries if omitted")
     occurred_at: datetime | None = Field(default=None, description="When it happened; defaults to now")
-    ratings: RatingsIn = RatingsIn()
+    ratings: RatingsIn = Field(default_factory=RatingsIn)
+    complaint: ComplaintIn | None = None
+    audit: AuditIn | None = None
     comment: str | None = None
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50
+    )
     source_id: str | None = Field(default=None, max_length=200, description="The integration's own id")
     customer_ref: str | None = Field(default=None, max_length=200, description="Pseudonymised on arrival")
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class FeedbackIngestIn(FeedbackCreate):
+    """A feedback produced onto ``feedback.ingest``: the REST body plus its organisation (no token there)."""
+
+    org: str = Field(min_length=1, max_length=100)
+
+
+class FeedbackIngested(Event):
+    """A raw feedback from an integration on ``feedback.ingest``, before its unit is resolved."""
+
+    topic: ClassVar[str] = "feedback.ingest"
+    feedback: FeedbackCreate
 
 
 class FeedbackRead(BaseModel):
@@ -70,11 +142,59 @@ class FeedbackRead(BaseModel):
     unit_id: str
     unit_path: str
     channel: str
+    kind: FeedbackKind
     occurred_at: datetime
     received_at: datetime
     ratings: Ratings
+    complaint: Complaint | None = None
+    audit: Audit | None = None
     comment: str | None
+    comment_language: str | None = None
+    sentiment: float | None = None
+    polarity: str | None = None
+    keywords: list[str] = []
     tags: list[str]
     source_id: str | None
     customer_ref: str | None
     metadata: dict[str, Any]
+
+
+class BatchCreate(Strict):
+    """Up to 1,000 feedback; each item is validated on its own so one bad item never loses the others."""
+
+    items: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_BATCH, description="Each item is a FeedbackCreate body"
+    )
+
+
+class ItemResult(BaseModel):
+    """What became of one batch item."""
+
+    index: int
+    status: Literal["accepted", "duplicate", "rejected"]
+    id: str | None = None
+    errors: list[dict[str, Any]] = []
+
+
+class BatchResult(BaseModel):
+    """Per-item results of a batch and their counts."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[ItemResult]
+
+
+class ErasureCreate(Strict):
+    """A request to erase every feedback of one customer."""
+
+    customer_ref: str = Field(min_length=1, max_length=200, description="The raw reference; pseudonymised to match")
+
+
+class ErasureRead(BaseModel):
+    """An erasure request as recorded."""
+
+    id: str
+    requested_at: datetime
+    requested_by: str
+    erased: int

@@ -1,16 +1,19 @@
-"""The feedback service's MongoDB collections: units and feedback."""
+"""The feedback service's MongoDB collections: units, feedback and erasure requests."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.auth import Principal
 from shared.storage import Database, Document
 
 UNITS = "units"
 FEEDBACK = "feedback"
+ERASURES = "erasures"
 
 INDEXES = {
     UNITS: [
@@ -32,6 +35,7 @@ INDEXES = {
         IndexModel([("org", ASCENDING), ("lineage", ASCENDING), ("_id", ASCENDING)]),
         IndexModel([("org", ASCENDING), ("customer_ref", ASCENDING)]),
     ],
+    ERASURES: [IndexModel([("org", ASCENDING), ("requested_at", ASCENDING)])],
 }
 
 
@@ -53,6 +57,39 @@ async def get_feedback(db: Database, *, principal: Principal, feedback_id: str) 
 async def get_feedback_by_source_id(db: Database, *, org: str, source_id: str) -> Document | None:
     """The feedback an integration already posted under its own id."""
     return await db[FEEDBACK].find_one({"org": org, "source_id": source_id})
+
+
+async def find_units(
+    db: Database,
+    *,
+    org: str,
+    ids: Iterable[str],
+    codes: Iterable[str],
+    session: AsyncClientSession | None = None,
+) -> tuple[dict[str, Document], dict[str, Document]]:
+    """The units named by id or by external code, in one query: (by id, by code)."""
+    ids, codes = sorted(set(ids)), sorted(set(codes))
+    if not ids and not codes:
+        return {}, {}
+    query = {"org": org, "$or": [{"id": {"$in": ids}}, {"external_code": {"$in": codes}}]}
+    units = await db[UNITS].find(query, session=session).to_list(None)
+    return {u["id"]: u for u in units}, {u["external_code"]: u for u in units if u.get("external_code")}
+
+
+async def find_feedback_by_source_ids(
+    db: Database, *, org: str, source_ids: Iterable[str], session: AsyncClientSession | None = None
+) -> dict[str, Document]:
+    """The feedback already stored under any of these integration ids, by id."""
+    wanted = sorted(set(source_ids))
+    if not wanted:
+        return {}
+    rows = db[FEEDBACK].find({"org": org, "source_id": {"$in": wanted}}, session=session)
+    return {row["source_id"]: row async for row in rows}
+
+
+async def find_feedback_of_customer(db: Database, *, principal: Principal, customer_ref: str) -> list[Document]:
+    """Every feedback of one (pseudonymised) customer inside the principal's scopes."""
+    return await db[FEEDBACK].find({**principal.scope_filter(), "customer_ref": customer_ref}).to_list(None)
 
 
 def unit_read(document: Document) -> dict[str, Any]:

@@ -7,7 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from services.feedback import repository, service
-from services.feedback.models import FeedbackCreate, FeedbackRead, UnitCreate, UnitRead
+from services.feedback.models import (
+    BatchCreate,
+    BatchResult,
+    ErasureCreate,
+    ErasureRead,
+    FeedbackCreate,
+    FeedbackRead,
+    ItemResult,
+    UnitCreate,
+    UnitRead,
+)
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
 from shared.service import RuntimeDep
@@ -63,6 +73,30 @@ async def post_feedback(
     if not created:
         response.status_code = status.HTTP_200_OK
     return repository.feedback_read(feedback)
+
+
+@router.post("/feedback/batch", response_model=BatchResult, tags=["feedback"])
+async def post_feedback_batch(batch_in: BatchCreate, runtime: RuntimeDep, principal: Poster) -> BatchResult:
+    """Accept up to 1,000 feedback in one transaction, with a result per item."""
+    outcomes = await service.record_batch(runtime, principal=principal, items=batch_in.items)
+    results = [
+        ItemResult(index=i, status=o.status, id=o.feedback["_id"] if o.feedback else None, errors=o.errors)
+        for i, o in enumerate(outcomes)
+    ]
+    statuses = [o.status for o in outcomes]
+    return BatchResult(
+        accepted=statuses.count("accepted"),
+        duplicates=statuses.count("duplicate"),
+        rejected=statuses.count("rejected"),
+        results=results,
+    )
+
+
+@router.post("/erasures", status_code=status.HTTP_201_CREATED, response_model=ErasureRead, tags=["erasures"])
+async def create_erasure(erasure_in: ErasureCreate, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
+    """Erase every feedback of one customer and tell the other services."""
+    erasure = await service.erase_customer(runtime, principal=principal, erasure_in=erasure_in)
+    return {"id": erasure["_id"], **erasure}
 
 
 @router.get("/feedback/{feedback_id}", response_model=FeedbackRead, tags=["feedback"])

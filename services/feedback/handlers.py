@@ -1,0 +1,110 @@
+"""Intake over Kafka: raw feedback from integrations on ``feedback.ingest``, a polled batch at a time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from pydantic import ValidationError
+
+from services.feedback import service
+from services.feedback.domain import Rejected
+from services.feedback.models import FeedbackIngested, FeedbackIngestIn
+from services.feedback.settings import FeedbackSettings
+from shared.consumer import BatchContext, Handler, Parser
+from shared.events import TRACE_HEADERS, Envelope, UnparseableEvent
+from shared.problems import validation_errors
+
+INGEST_TYPE = FeedbackIngested.type_name()
+STRUCTURED = "application/cloudevents+json"
+
+
+def ingest_parser(settings: FeedbackSettings) -> Parser:
+    """Read a ``feedback.ingest`` record (CloudEvents binary or structured mode) and apply the stateless rules.
+
+    What fails here goes to ``feedback.ingest.dlq`` at once, with the reason, without retries.
+    """
+
+    def parse(headers: dict[str, str], value: bytes | None) -> Envelope:
+        attributes, payload = _cloudevent(headers, value)
+        if not attributes.get("id"):
+            raise UnparseableEvent("missing CloudEvents attribute id")
+        if attributes.get("type") != INGEST_TYPE:
+            raise UnparseableEvent(f"unknown event type {attributes.get('type')!r}; expected {INGEST_TYPE!r}")
+        try:
+            feedback_in = FeedbackIngestIn.model_validate(payload)
+            service.check_submission(settings, feedback_in, now=datetime.now(UTC))
+        except ValidationError as error:
+            raise UnparseableEvent(f"invalid feedback: {_reasons(validation_errors(error.errors()))}") from error
+        except Rejected as error:
+            raise UnparseableEvent(f"invalid feedback: {error.field}: {error.reason}") from error
+        try:
+            time = datetime.fromisoformat(attributes["time"]) if attributes.get("time") else datetime.now(UTC)
+        except ValueError as error:
+            raise UnparseableEvent(f"invalid CloudEvents time {attributes['time']!r}") from error
+        return Envelope(
+            data=FeedbackIngested(
+                org=feedback_in.org,
+                unit_id=feedback_in.unit_id or feedback_in.unit_code or "",
+                unit_path="",  # resolved by the handler, which reads the units
+                feedback=feedback_in,
+            ),
+            source=attributes.get("source", "unknown"),
+            id=attributes["id"],
+            time=time,
+            trace_carrier={name: headers[name] for name in TRACE_HEADERS if name in headers},
+        )
+
+    return parse
+
+
+def _cloudevent(headers: dict[str, str], value: bytes | None) -> tuple[dict[str, str], Any]:
+    """The CloudEvents attributes (without prefix) and the JSON payload, from either content mode."""
+    try:
+        body = json.loads(value or b"")
+    except ValueError as error:
+        raise UnparseableEvent("the record value is not JSON") from error
+    if not headers.get("content-type", "").startswith(STRUCTURED):
+        return {name.removeprefix("ce_"): v for name, v in headers.items() if name.startswith("ce_")}, body
+    if not isinstance(body, dict):
+        raise UnparseableEvent("a structured CloudEvent must be a JSON object")
+    attributes = {name: str(v) for name, v in body.items() if name != "data" and isinstance(v, str | int)}
+    return attributes, body.get("data")
+
+
+def _reasons(errors: Sequence[dict[str, Any]]) -> str:
+    return "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+
+
+def ingest_handler(settings: FeedbackSettings) -> Handler:
+    """Store a batch of ingested feedback and publish ``feedback.received``, idempotent by source id.
+
+    A feedback whose unit is unknown fails its batch; the consumer then retries each event alone and
+    dead-letters the one that still fails, with the reason.
+    """
+
+    async def handle(envelopes: Sequence[Envelope], batch: BatchContext) -> None:
+        by_org: dict[str, list[service.Submission]] = {}
+        for envelope in envelopes:
+            feedback_in = cast(FeedbackIngested, envelope.data).feedback
+            by_org.setdefault(envelope.data.org, []).append(
+                service.Submission(feedback_in, feedback_in.source_id, cause=envelope)
+            )
+        for org, submissions in by_org.items():
+            outcomes = await service.stage_feedback(
+                batch.db,
+                settings,
+                org=org,
+                submissions=submissions,
+                can_see=lambda path: True,  # an integration's event speaks for its whole organisation
+                work=batch.unit,
+                session=batch.session,
+            )
+            for outcome in outcomes:
+                if outcome.status == "rejected":
+                    error = outcome.errors[0]
+                    raise Rejected(error["field"], error["reason"])
+
+    return handle
