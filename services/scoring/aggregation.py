@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from services.scoring.index_system import CompositeScore, IndexSystem, IndicatorResult, composite
-from services.scoring.statistics import FeedbackRatings, MetricStats
+from services.scoring.statistics import FeedbackRatings, MetricStats, ServqualRating
 from shared.events import IndicatorScore, Ratings
 
 PERIODS = ("all", "hour", "day", "week", "month")
 ALL_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+# A rolling window is summed at read time from the aggregates of its base period: the current
+# (partial) period and the ones before it. Storing windows would need a decrement as time passes.
+ROLLING_WINDOWS: dict[str, tuple[str, int]] = {
+    "rolling_24h": ("hour", 24),
+    "rolling_7d": ("day", 7),
+    "rolling_30d": ("day", 30),
+}
+READ_PERIODS = (*PERIODS, *ROLLING_WINDOWS)
+_BASE_STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
 def period_start(period: str, moment: datetime) -> datetime:
@@ -29,6 +38,25 @@ def period_start(period: str, moment: datetime) -> datetime:
     if period == "month":
         return day.replace(day=1)
     raise ValueError(f"unknown period {period!r}")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The stored aggregates a read sums: one period's starts from ``first`` to ``last``, inclusive."""
+
+    period: str
+    first: datetime
+    last: datetime
+
+
+def window(period: str, moment: datetime) -> Window:
+    """The aggregates that make up ``period`` (stored or rolling) as of ``moment``."""
+    if period in ROLLING_WINDOWS:
+        base, count = ROLLING_WINDOWS[period]
+        last = period_start(base, moment)
+        return Window(base, last - (count - 1) * _BASE_STEP[base], last)
+    start = period_start(period, moment)
+    return Window(period, start, start)
 
 
 @dataclass(frozen=True)
@@ -68,9 +96,20 @@ class Contributions:
 
 
 def feedback_stats(ratings: Ratings, sentiment: float | None) -> MetricStats:
-    """The statistics one feedback contributes."""
+    """The statistics one feedback contributes: every rating, measure and the comment's sentiment."""
     return MetricStats.from_feedback(
-        FeedbackRatings(csat=ratings.csat, nps=ratings.nps, ces=ratings.ces, sentiment=sentiment)
+        FeedbackRatings(
+            csat=ratings.csat,
+            nps=ratings.nps,
+            ces=ratings.ces,
+            servqual={
+                dimension: ServqualRating(perception=item.perception, expectation=item.expectation)
+                for dimension, item in ratings.servqual.items()
+            },
+            dimensions=dict(ratings.dimensions),
+            sentiment=sentiment,
+            measures=dict(ratings.measures),
+        )
     )
 
 
@@ -105,6 +144,18 @@ def score(
     """The composite and every indicator of an aggregate."""
     result = composite(system, stats, min_samples)
     return result, indicator_scores(result)
+
+
+def difference(a: IndicatorScore | None, b: IndicatorScore | None) -> float | None:
+    """How much an indicator's value moved from ``a`` to ``b``; None when either has no value."""
+    if a is None or b is None or a.value is None or b.value is None:
+        return None
+    return b.value - a.value
+
+
+def ranked(scores: Mapping[str, float | None]) -> list[str]:
+    """Names ordered best score first (ties by name); those without a score last."""
+    return sorted(scores, key=lambda name: (scores[name] is None, -(scores[name] or 0.0), name))
 
 
 def _walk(indicators: list[IndicatorResult]) -> Iterable[IndicatorResult]:

@@ -9,7 +9,7 @@ from pymongo import UpdateOne
 
 from services.scoring import repository
 from services.scoring.aggregation import AggregateKey, Contributions, feedback_stats, score
-from services.scoring.index_system import default_index_system
+from services.scoring.index_system import IndexSystem
 from services.scoring.statistics import MetricStats
 from shared.auth import lineage
 from shared.consumer import BatchContext
@@ -21,7 +21,6 @@ class ScoringHandlers:
 
     def __init__(self, *, min_samples: int) -> None:
         self._min_samples = min_samples
-        self._system = default_index_system()
 
     async def on_feedback_received(self, envelopes: Sequence[Envelope], batch: BatchContext) -> None:
         """Add each feedback to its unit's and ancestors' aggregates; one update per aggregate."""
@@ -45,6 +44,8 @@ class ScoringHandlers:
                             "path": unit.unit_path,
                             "lineage": lineage(unit.unit_path),
                             "name": unit.name,
+                            "kind": unit.kind,
+                            "parent_id": unit.parent_id,
                             "active": unit.active,
                         }
                     },
@@ -72,12 +73,18 @@ class ScoringHandlers:
         )
         ids = [key.id for key in contributions.deltas]
         by_id = {key.id: key for key in contributions.deltas}
+        systems = await repository.current_index_systems(
+            batch.db, {key.org for key in contributions.deltas}, batch.session
+        )
         async for document in batch.db[repository.AGGREGATES].find({"_id": {"$in": ids}}, session=batch.session):
             key = by_id[document["_id"]]
-            self._publish(key, MetricStats.from_document(document.get("stats", {})), causes[key], batch)
+            stats = MetricStats.from_document(document.get("stats", {}))
+            self._publish(key, stats, systems[key.org], causes[key], batch)
 
-    def _publish(self, key: AggregateKey, stats: MetricStats, cause: Envelope, batch: BatchContext) -> None:
-        result, indicators = score(self._system, stats, self._min_samples)
+    def _publish(
+        self, key: AggregateKey, stats: MetricStats, system: IndexSystem, cause: Envelope, batch: BatchContext
+    ) -> None:
+        result, indicators = score(system, stats, self._min_samples)
         batch.unit.publish(
             ScoreUpdated(
                 org=key.org,

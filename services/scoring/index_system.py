@@ -376,3 +376,105 @@ def _summarise(siblings: list[IndicatorResult], min_samples: int) -> _Summary:
 def _weighted(results: list[IndicatorResult], attribute: str) -> float:
     values = [(r.effective_weight, getattr(r, attribute)) for r in results]
     return min(100.0, max(0.0, math.fsum(w * v for w, v in values)))
+
+
+# ---------------------------------------------------------------------------
+# Changing the index system
+
+
+class IndicatorDraft(BaseModel):
+    """An indicator as submitted: weighted directly, or with its siblings by their parent's AHP matrix."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=INDICATOR_ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["metric", "group"] = "metric"
+    weight: float | None = Field(default=None, gt=0.0, le=1.0, description="Omit when the siblings use AHP")
+    metric: str | None = None
+    target: float | None = None
+    direction: Direction | None = None
+    children: list[IndicatorDraft] = Field(default_factory=list)
+    ahp: list[list[float]] | None = Field(
+        default=None, description="Pairwise comparison matrix of the children, rows in their order"
+    )
+
+
+class IndexSystemDraft(BaseModel):
+    """A new index system as submitted; the service gives it the next version."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    version: int | None = Field(
+        default=None, ge=1, description="The version this change was made from; when stale, the change is refused"
+    )
+    indicators: list[IndicatorDraft]
+    ahp: list[list[float]] | None = Field(
+        default=None, description="Pairwise comparison matrix of the top-level indicators, rows in their order"
+    )
+
+
+class Consistency(BaseModel):
+    """The AHP weights of one group of sibling indicators and how consistent the judgements were."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str = Field(description="The parent indicator's id, or 'top' for the top level")
+    weights: dict[str, float]
+    lambda_max: float
+    consistency_index: float
+    consistency_ratio: float
+
+
+def build_index_system(draft: IndexSystemDraft, version: int) -> tuple[IndexSystem, list[Consistency]]:
+    """The index system a draft describes, with AHP weights derived; raises ValueError saying what is wrong."""
+    reports: list[Consistency] = []
+    indicators = _build_siblings("top", draft.indicators, draft.ahp, reports)
+    return IndexSystem(name=draft.name, version=version, indicators=indicators), reports
+
+
+def _build_siblings(
+    group: str, drafts: Sequence[IndicatorDraft], matrix: Sequence[Sequence[float]] | None, reports: list[Consistency]
+) -> list[LeafIndicator | GroupIndicator]:
+    owner = "index system top level" if group == "top" else f"indicator {group!r}"
+    if matrix is not None:
+        if len(matrix) != len(drafts):
+            raise ValueError(f"{owner}: AHP matrix has {len(matrix)} rows for {len(drafts)} indicators")
+        try:
+            result = ahp_weights(matrix)
+        except AhpInconsistentError as error:
+            raise AhpInconsistentError(f"{owner}: {error}") from None
+        weights: list[float | None] = list(result.weights)
+        reports.append(
+            Consistency(
+                group=group,
+                weights={d.id: w for d, w in zip(drafts, result.weights, strict=True)},
+                lambda_max=result.lambda_max,
+                consistency_index=result.consistency_index,
+                consistency_ratio=result.consistency_ratio,
+            )
+        )
+    else:
+        weights = [d.weight for d in drafts]
+    built: list[LeafIndicator | GroupIndicator] = []
+    for draft, weight in zip(drafts, weights, strict=True):
+        if weight is None:
+            raise ValueError(f"indicator {draft.id!r}: needs a weight, or an AHP matrix on {owner}")
+        if draft.kind == "group":
+            children = _build_siblings(draft.id, draft.children, draft.ahp, reports)
+            built.append(GroupIndicator(id=draft.id, name=draft.name, weight=weight, children=children))
+        else:
+            if draft.metric is None or draft.children or draft.ahp is not None:
+                raise ValueError(f"indicator {draft.id!r}: a metric indicator needs a metric and has no children")
+            built.append(
+                LeafIndicator(
+                    id=draft.id,
+                    name=draft.name,
+                    weight=weight,
+                    metric=draft.metric,
+                    target=draft.target,
+                    direction=draft.direction,
+                )
+            )
+    return built

@@ -1,53 +1,181 @@
-"""The scoring service's REST API."""
+"""The scoring service's REST API: scores, series, rankings, comparisons (JSON or CSV) and the index system."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
 
-from services.scoring import repository
-from services.scoring.aggregation import PERIODS, score
-from services.scoring.index_system import IndexSystem, default_index_system
+from services.scoring import service
+from services.scoring.aggregation import PERIODS, READ_PERIODS
+from services.scoring.index_system import AhpInconsistentError, IndexSystemDraft
+from services.scoring.models import ComparisonRead, IndexSystemRead, RankingRead, ScoreRead, SeriesRead
 from services.scoring.settings import ScoringSettings
-from services.scoring.statistics import MetricStats
-from shared.auth import CurrentPrincipal
-from shared.problems import NotFound
-from shared.service import RuntimeDep
+from shared.auth import CurrentPrincipal, Principal, require_role
+from shared.events import IndicatorScore
+from shared.problems import Problem, validation_errors
+from shared.service import Runtime, RuntimeDep
+from shared.storage import Document
 
 router = APIRouter(prefix="/api/v1")
-Period = Annotated[str, Query(pattern=f"^({'|'.join(PERIODS)})$")]
+Period = Annotated[str, Query(pattern=f"^({'|'.join(READ_PERIODS)})$")]
+SeriesPeriod = Annotated[str, Query(pattern=f"^({'|'.join(p for p in PERIODS if p != 'all')})$")]
+Indicator = Annotated[str, Query(description="An indicator id of the index system, or composite")]
+Format = Annotated[Literal["json", "csv"] | None, Query(description="csv, or send Accept: text/csv")]
+IndexSystemEditor = Annotated[Principal, Depends(require_role("quality_manager"))]
+FIGURE_COLUMNS = list(IndicatorScore.model_fields)
 
 
-@router.get("/index-systems/current", response_model=IndexSystem, tags=["index-systems"])
-async def current_index_system(principal: CurrentPrincipal) -> IndexSystem:
-    """The index system scores are computed with."""
-    return default_index_system()
+async def visible_unit(unit_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> Document:
+    """FastAPI dependency: the path's unit within the caller's organisation and scopes, or 404."""
+    return await service.get_unit(runtime.db, principal=principal, unit_id=unit_id)
 
 
-@router.get("/scores/{unit_id}", tags=["scores"])
-async def current_score(
-    unit_id: str, runtime: RuntimeDep, principal: CurrentPrincipal, period: Period = "all"
-) -> dict[str, Any]:
-    """A unit's latest figures for a period: composite, every indicator, sample size and intervals."""
-    unit = await runtime.db[repository.UNITS].find_one({"org": principal.org, "id": unit_id})
-    if unit is None or not principal.can_see(unit["path"]):
-        raise NotFound("unit", unit_id)
-    document = await runtime.db[repository.AGGREGATES].find_one(
-        {"org": principal.org, "unit_path": unit["path"], "period": period}, sort=[("period_start", -1)]
-    )
-    if document is None:
-        raise NotFound("score for unit", unit_id)
+VisibleUnit = Annotated[Document, Depends(visible_unit)]
+
+
+def min_samples(runtime: Runtime) -> int:
+    """The sample size below which a figure is flagged."""
     settings: ScoringSettings = runtime.settings  # type: ignore[assignment]
-    stats = MetricStats.from_document(document.get("stats", {}))
-    result, indicators = score(default_index_system(), stats, settings.min_samples)
-    return {
-        "unit_id": unit_id,
-        "unit_path": unit["path"],
-        "period": period,
-        "period_start": document["period_start"],
-        "sample_size": stats.n,
-        "composite": result.score,
-        "index_version": result.system_version,
-        "indicators": {name: figure.model_dump() for name, figure in indicators.items()},
-    }
+    return settings.min_samples
+
+
+@router.get("/index-systems/current", response_model=IndexSystemRead, tags=["index-systems"])
+async def current_index_system(runtime: RuntimeDep, principal: CurrentPrincipal) -> IndexSystemRead:
+    """The index system the organisation's scores are computed with."""
+    return await service.get_index_system_read(runtime.db, org=principal.org)
+
+
+@router.put("/index-systems/current", response_model=IndexSystemRead, tags=["index-systems"])
+async def change_index_system(
+    draft_in: IndexSystemDraft, runtime: RuntimeDep, principal: IndexSystemEditor
+) -> IndexSystemRead:
+    """Set a new version of the index system: weights given directly or derived from AHP matrices (CR < 0.1)."""
+    try:
+        return await service.change_index_system(runtime, principal=principal, draft=draft_in)
+    except AhpInconsistentError as error:
+        raise Problem(422, "Inconsistent AHP judgements", str(error)) from error
+    except ValidationError as error:
+        raise Problem(
+            422, "Invalid index system", "the index system does not validate", errors=validation_errors(error.errors())
+        ) from error
+    except ValueError as error:
+        raise Problem(422, "Invalid index system", str(error)) from error
+
+
+@router.get("/scores/{unit_id}", response_model=ScoreRead, tags=["scores"])
+async def current_score(
+    request: Request, unit: VisibleUnit, runtime: RuntimeDep, period: Period = "all", format: Format = None
+) -> ScoreRead | Response:
+    """A unit's latest figures for a period or rolling window: composite, every indicator, samples, intervals."""
+    read = await service.get_score(runtime.db, unit=unit, period=period, min_samples=min_samples(runtime))
+    if not _wants_csv(request, format):
+        return read
+    rows = [{"indicator": name, **figure.model_dump()} for name, figure in read.indicators.items()]
+    return _csv(rows, ["indicator", *FIGURE_COLUMNS], f"score-{read.unit_id}-{period}.csv")
+
+
+@router.get("/scores/{unit_id}/series", response_model=SeriesRead, tags=["scores"])
+async def score_series(
+    request: Request,
+    unit: VisibleUnit,
+    runtime: RuntimeDep,
+    indicator: Indicator = "composite",
+    period: SeriesPeriod = "day",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    format: Format = None,
+) -> SeriesRead | Response:
+    """An indicator of a unit per hour, day, week or month from start to end (UTC), oldest first."""
+    read = await service.get_series(
+        runtime.db,
+        unit=unit,
+        indicator=indicator,
+        period=period,
+        start=start,
+        end=end,
+        min_samples=min_samples(runtime),
+    )
+    if not _wants_csv(request, format):
+        return read
+    rows = [point.model_dump() for point in read.points]
+    return _csv(rows, ["period_start", *FIGURE_COLUMNS], f"series-{read.unit_id}-{indicator}-{period}.csv")
+
+
+@router.get("/scores/{unit_id}/children", response_model=RankingRead, tags=["scores"])
+async def children_ranking(
+    request: Request,
+    unit: VisibleUnit,
+    runtime: RuntimeDep,
+    indicator: Indicator = "composite",
+    period: Period = "all",
+    at: Annotated[datetime | None, Query(description="A moment in the period; now by default")] = None,
+    format: Format = None,
+) -> RankingRead | Response:
+    """A unit's children ranked on an indicator, best first."""
+    read = await service.get_ranking(
+        runtime.db, unit=unit, indicator=indicator, period=period, at=at, min_samples=min_samples(runtime)
+    )
+    if not _wants_csv(request, format):
+        return read
+    rows = [child.model_dump() for child in read.children]
+    columns = ["rank", "unit_id", "unit_path", "name", *FIGURE_COLUMNS]
+    return _csv(rows, columns, f"children-{read.unit_id}-{indicator}-{period}.csv")
+
+
+@router.get("/scores/{unit_id}/compare", response_model=ComparisonRead, tags=["scores"])
+async def compare_periods(
+    request: Request,
+    unit: VisibleUnit,
+    runtime: RuntimeDep,
+    a: Annotated[datetime, Query(description="A moment in the first period, e.g. 2026-11-01")],
+    b: Annotated[datetime, Query(description="A moment in the second period, e.g. 2026-11-02")],
+    period: Period = "day",
+    format: Format = None,
+) -> ComparisonRead | Response:
+    """Every indicator of a unit in two periods, and how much each moved from a to b."""
+    read = await service.get_comparison(
+        runtime.db, unit=unit, period=period, a=a, b=b, min_samples=min_samples(runtime)
+    )
+    if not _wants_csv(request, format):
+        return read
+    rows = [
+        {
+            "indicator": change.indicator,
+            **_prefixed("a_", change.a),
+            **_prefixed("b_", change.b),
+            "difference": change.difference,
+        }
+        for change in read.indicators
+    ]
+    columns = ["indicator", *(f"a_{c}" for c in FIGURE_COLUMNS), *(f"b_{c}" for c in FIGURE_COLUMNS), "difference"]
+    return _csv(rows, columns, f"compare-{read.unit_id}-{period}.csv")
+
+
+def _wants_csv(request: Request, format: str | None) -> bool:
+    if format is not None:
+        return format == "csv"
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def _prefixed(prefix: str, figure: IndicatorScore | None) -> dict[str, Any]:
+    values = figure.model_dump() if figure else dict.fromkeys(FIGURE_COLUMNS)
+    return {f"{prefix}{name}": value for name, value in values.items()}
+
+
+def _csv(rows: Sequence[Mapping[str, Any]], columns: list[str], filename: str) -> Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

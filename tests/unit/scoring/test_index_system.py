@@ -14,8 +14,10 @@ from pydantic import ValidationError
 from services.scoring.index_system import (
     AhpInconsistentError,
     IndexSystem,
+    IndexSystemDraft,
     LeafIndicator,
     ahp_weights,
+    build_index_system,
     composite,
     default_index_system,
     with_ahp_weights,
@@ -346,3 +348,54 @@ def test_composite__lies_within_its_interval_and_0_to_100(feedback: list[dict[st
     assert result.score - 1e-9 <= result.ci_high <= 100.0
     used = [r for r in result.indicators if r.score is not None]
     assert math.fsum(r.effective_weight for r in used) == pytest.approx(1.0)
+
+
+def _draft(**changes: Any) -> IndexSystemDraft:
+    body: dict[str, Any] = {
+        "name": "Drafted",
+        "indicators": [
+            {"id": "csat", "name": "CSAT", "metric": "csat.share"},
+            {
+                "id": "dims",
+                "name": "Dimensions",
+                "kind": "group",
+                "children": [
+                    {"id": "speed", "name": "Speed", "metric": "dimension.speed", "weight": 0.4},
+                    {"id": "attitude", "name": "Attitude", "metric": "dimension.attitude", "weight": 0.6},
+                ],
+            },
+        ],
+        "ahp": [[1, 3], [1 / 3, 1]],
+    }
+    return IndexSystemDraft.model_validate({**body, **changes})
+
+
+def test_build_index_system__derives_ahp_weights_and_reports_consistency():
+    system, [consistency] = build_index_system(_draft(), version=4)
+
+    assert system.version == 4
+    assert [i.weight for i in system.indicators] == pytest.approx([0.75, 0.25])
+    assert [i.weight for i in system.indicators[1].children] == [0.4, 0.6]  # type: ignore[union-attr]
+    assert consistency.group == "top"
+    assert consistency.consistency_ratio == pytest.approx(0.0)
+
+
+def test_build_index_system__names_the_group_whose_ahp_is_inconsistent():
+    children = [{"id": i, "name": i, "metric": f"dimension.{i}"} for i in ("speed", "attitude", "cost")]
+    inconsistent = [[1, 9, 1 / 9], [1 / 9, 1, 9], [9, 1 / 9, 1]]
+    group: dict[str, Any] = {
+        "id": "dims",
+        "name": "Dimensions",
+        "kind": "group",
+        "children": children,
+        "ahp": inconsistent,
+    }
+    draft = _draft(indicators=[{"id": "csat", "name": "CSAT", "metric": "csat.share"}, group])
+
+    with pytest.raises(AhpInconsistentError, match=r"indicator 'dims': .*consistency ratio"):
+        build_index_system(draft, version=2)
+
+
+def test_build_index_system__needs_a_weight_or_a_matrix():
+    with pytest.raises(ValueError, match="indicator 'csat': needs a weight"):
+        build_index_system(_draft(ahp=None), version=2)

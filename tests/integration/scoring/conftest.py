@@ -1,0 +1,99 @@
+"""The scoring service in this process, and feeding it events through the real broker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from services.scoring.main import create_app
+from services.scoring.settings import ScoringSettings
+from shared.events import Envelope, Event, FeedbackErased, FeedbackReceived, Ratings, UnitChanged
+from shared.storage import INBOX, Database
+from tests.harness import RunningService, Stack, eventually, produce, unique
+
+
+@pytest.fixture(scope="module")
+async def scoring(stack: Stack) -> AsyncIterator[RunningService]:
+    """One scoring service for the module, with its own database and consumer group."""
+    settings = ScoringSettings(port=0, database=unique("scoring"), min_samples=2)
+    service = await RunningService(create_app(settings, stack.platform())).start()
+    yield service
+    await service.stop()
+
+
+def envelope(event: Event) -> Envelope:
+    """An event as a test producer sends it."""
+    return Envelope(data=event, source="/tests")
+
+
+def unit_created(org: str, path: str) -> Envelope:
+    """A unit.changed event creating the unit at ``path``."""
+    parent, _, unit_id = path.rpartition("/")
+    return envelope(
+        UnitChanged(
+            org=org,
+            unit_id=unit_id,
+            unit_path=path,
+            change="created",
+            name=unit_id.upper(),
+            kind="unit",
+            parent_id=parent.rpartition("/")[2] or None,
+        )
+    )
+
+
+def received(org: str, path: str, occurred_at: datetime, ratings: Ratings) -> Envelope:
+    """A feedback.received event for the unit at ``path``."""
+    return envelope(
+        FeedbackReceived(
+            org=org,
+            unit_id=path.rpartition("/")[2],
+            unit_path=path,
+            feedback_id=unique("fb"),
+            channel="survey",
+            occurred_at=occurred_at,
+            received_at=datetime.now(UTC),
+            ratings=ratings,
+        )
+    )
+
+
+def erased(feedback: Envelope) -> Envelope:
+    """The feedback.erased event that takes a received feedback back out."""
+    data = feedback.data
+    assert isinstance(data, FeedbackReceived)
+    return envelope(
+        FeedbackErased(
+            org=data.org,
+            unit_id=data.unit_id,
+            unit_path=data.unit_path,
+            feedback_id=data.feedback_id,
+            occurred_at=data.occurred_at,
+            ratings=data.ratings,
+            sentiment=data.sentiment,
+        )
+    )
+
+
+async def deliver(stack: Stack, *envelopes: Envelope) -> None:
+    """Produce each event onto its topic as a CloudEvents record, in order."""
+    for one in envelopes:
+        await produce(
+            stack.bootstrap,
+            one.topic,
+            one.value(),
+            key=one.data.key().encode(),
+            headers={name: value.decode() for name, value in one.headers()},
+        )
+
+
+async def handled(db: Database, *envelopes: Envelope) -> None:
+    """Wait until the service has recorded every event in its inbox."""
+
+    async def all_in_inbox() -> bool:
+        ids = [e.id for e in envelopes]
+        return await db[INBOX].count_documents({"_id": {"$in": ids}}) == len(set(ids))
+
+    await eventually(all_in_inbox)
