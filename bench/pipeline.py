@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from bench.stack import SERVICES, database_name, group_id
 from shared.storage import OUTBOX, Document
@@ -113,6 +114,22 @@ class PipelineProbe:
             await consumer.stop()
         await self._mongo.close()
 
+    async def db_snapshot(self) -> dict[str, Any]:
+        """The database's operation counters and per-collection busy time (serverStatus, top), if it has them."""
+        snapshot: dict[str, Any] = {"opcounters": {}, "top": {}}
+        try:
+            status = await self._mongo.admin.command("serverStatus")
+            snapshot["opcounters"] = dict(status.get("opcounters", {}))
+            top = await self._mongo.admin.command("top")
+            snapshot["top"] = {
+                ns: (v["total"]["count"], v["total"]["time"])
+                for ns, v in top.get("totals", {}).items()
+                if isinstance(v, dict) and "total" in v
+            }
+        except PyMongoError:
+            pass
+        return snapshot
+
     def partitions(self, topic: str) -> list[TopicPartition]:
         """The partitions of a consumed topic."""
         return self._partitions.get(topic, [])
@@ -167,6 +184,41 @@ class PipelineProbe:
                 break
             await asyncio.sleep(interval)
         return time.perf_counter() - started, backlog
+
+
+@dataclass
+class DatabaseWork:
+    """What the database did between two snapshots."""
+
+    operations: dict[str, int]
+    namespaces: list[tuple[str, int, float]]  # (namespace, operations, busy ms), busiest first
+
+    @property
+    def total_operations(self) -> int:
+        """Every counted operation (inserts, queries, updates, deletes, getmores, commands)."""
+        return sum(self.operations.values())
+
+    @property
+    def busy_ms(self) -> float:
+        """Server time spent on collections, in milliseconds."""
+        return sum(ms for _, _, ms in self.namespaces)
+
+    def describe(self, per: int, limit: int = 5) -> str:
+        """The busiest collections, per unit of work."""
+        busiest = [f"{ns} {n / per:.2f} ops {ms / per:.2f} ms" for ns, n, ms in self.namespaces[:limit] if n]
+        return "; ".join(busiest)
+
+
+def database_work(before: dict[str, Any], after: dict[str, Any]) -> DatabaseWork:
+    """The difference of two database snapshots."""
+    operations = {k: int(v) - int(before["opcounters"].get(k, 0)) for k, v in after["opcounters"].items()}
+    namespaces = []
+    for ns, (count, micros) in after["top"].items():
+        count_before, micros_before = before["top"].get(ns, (0, 0))
+        if count - count_before:
+            namespaces.append((ns, count - count_before, (micros - micros_before) / 1000))
+    namespaces.sort(key=lambda row: -row[2])
+    return DatabaseWork(operations, namespaces)
 
 
 class Arrivals:

@@ -131,9 +131,23 @@ async def batch_posts(
             )
             summary["shape"] = shape
             summary["items"] = items
+            accepted = _accepted(response)
+            summary["accepted_in_first_batch"] = accepted
+            if accepted is not None and accepted < items:
+                summary["warning"] = f"the first batch accepted only {accepted} of {items} items: {response.text[:300]}"
             summary["feedback_rate"] = summary["rate"] * items
             return summary
     return {"skipped": "POST /api/v1/feedback/batch took no body shape tried: " + " | ".join(answers)}
+
+
+def _accepted(response: httpx.Response) -> int | None:
+    """The accepted count a batch answer reports, if it reports one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    accepted = body.get("accepted") if isinstance(body, dict) else None
+    return accepted if isinstance(accepted, int) else None
 
 
 async def post_to_action_latency(

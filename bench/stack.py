@@ -237,6 +237,16 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores of the machine have been busy since boot (Linux /proc/stat; 0 elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_share(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
     """Cores each child kept busy between two CPU snapshots."""
     return {name: round((after[name] - before.get(name, 0.0)) / seconds, 2) for name in after if seconds > 0}

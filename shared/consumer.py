@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +37,15 @@ class BatchContext:
     db: Database
     session: AsyncClientSession
     unit: UnitOfWork
+    rejected: dict[str, str] = field(default_factory=dict)
+
+    def reject(self, envelope: Envelope, reason: str) -> None:
+        """Refuse one event for good (it goes to the dead-letter topic) without failing the batch.
+
+        For input the handler can tell is wrong (an unknown unit, say); the handler must stage no
+        writes for it. Its id still enters the inbox, so a redelivery is a no-op.
+        """
+        self.rejected[envelope.id] = reason
 
 
 @dataclass(frozen=True)
@@ -160,35 +169,43 @@ class BatchConsumer:
     async def _handle(self, messages: list[_Message]) -> None:
         with service_tracer(self._service).start_as_current_span("consume batch") as batch_span:
             batch_span.set_attribute("messaging.batch.message_count", len(messages))
-            error = await self._attempt(messages)
-            if error is None:
-                self._finish(messages, "processed")
+            outcome = await self._attempt(messages)
+            if isinstance(outcome, dict):
+                await self._settle(messages, outcome)
                 return
             # Isolate the poison: retry each event alone, dead-letter the ones that still fail.
             for message in messages:
-                single_error = await self._attempt([message])
-                if single_error is None:
-                    self._finish([message], "processed")
+                single = await self._attempt([message])
+                if isinstance(single, dict):
+                    await self._settle([message], single)
                 else:
-                    await self._dead_letter(message.record, single_error, message.span)
+                    await self._dead_letter(message.record, single, message.span)
 
-    async def _attempt(self, messages: list[_Message]) -> str | None:
+    async def _settle(self, messages: Sequence[_Message], rejected: dict[str, str]) -> None:
+        for message in messages:
+            if message.envelope.id in rejected:
+                await self._dead_letter(message.record, rejected[message.envelope.id], message.span)
+            else:
+                self._finish([message], "processed")
+
+    async def _attempt(self, messages: list[_Message]) -> dict[str, str] | str:
+        """Handle the messages in one transaction: the events the handlers rejected, or the last error."""
         delay = 0.1
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await in_transaction(self._client, lambda session: self._transact(session, messages))
+                rejected = await in_transaction(self._client, lambda session: self._transact(session, messages))
                 self._on_commit()
-                return None
+                return rejected
             except Exception as error:  # a handler's bug must not stop the partition: retry, then DLQ
-                reason = f"{type(error).__name__}: {error}"
+                reason = f"{type(error).__name__}: {error}"[:2000]
                 log.warning("batch failed", extra={"attempt": attempt, "events": len(messages), "error": reason})
                 if attempt == self._max_attempts:
-                    return reason[:2000]
+                    return reason
                 await asyncio.sleep(delay)
                 delay *= 2
-        return None
+        raise AssertionError("unreachable: the last attempt returns")
 
-    async def _transact(self, session: AsyncClientSession, messages: list[_Message]) -> None:
+    async def _transact(self, session: AsyncClientSession, messages: list[_Message]) -> dict[str, str]:
         ids = [m.envelope.id for m in messages]
         seen = {row["_id"] async for row in self._db[INBOX].find({"_id": {"$in": ids}}, {"_id": 1}, session=session)}
         fresh: dict[str, _Message] = {}
@@ -206,6 +223,7 @@ class BatchConsumer:
                 InsertOne({"_id": message.envelope.id, "topic": message.record.topic, "received_at": now}),
             )
         await apply(self._db, session, [unit])
+        return context.rejected
 
     def _finish(self, messages: Sequence[_Message], outcome: str) -> None:
         for message in messages:

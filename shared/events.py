@@ -19,6 +19,7 @@ ServqualDimension = Literal["tangibles", "reliability", "responsiveness", "assur
 QualityDimension = Literal["effect", "speed", "attitude", "reliability", "cost", "innovation"]
 FeedbackKind = Literal["rating", "comment", "complaint", "audit", "measure"]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Sentiment = Annotated[float | None, Field(ge=0, le=1, description="Comment sentiment, 0 negative to 1 positive")]
 
 
 class ServqualItem(BaseModel):
@@ -130,7 +131,8 @@ class FeedbackReceived(Event):
     audit: Audit | None = None
     tags: list[str] = []
     comment_language: str | None = None
-    sentiment: float | None = None
+    sentiment: Sentiment = None
+    polarity: Literal["negative", "neutral", "positive"] | None = None
     keywords: list[str] = []
 
 
@@ -140,8 +142,11 @@ class FeedbackErased(Event):
     topic: ClassVar[str] = "feedback.erased"
     feedback_id: str
     occurred_at: datetime
+    kind: FeedbackKind = "rating"
     ratings: Ratings = Ratings()
-    sentiment: float | None = None
+    complaint: Complaint | None = None
+    audit: Audit | None = None
+    sentiment: Sentiment = None
 
 
 class IndicatorScore(BaseModel):

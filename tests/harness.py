@@ -87,7 +87,7 @@ class RunningService:
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 30
+    bootstrap: str, topic: str, *, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 90
 ) -> list[dict[str, Any]]:
     """Read a topic from the start until ``until`` holds for what was read; each item has headers and value."""
     consumer = AIOKafkaConsumer(

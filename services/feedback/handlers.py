@@ -81,8 +81,8 @@ def _reasons(errors: Sequence[dict[str, Any]]) -> str:
 def ingest_handler(settings: FeedbackSettings) -> Handler:
     """Store a batch of ingested feedback and publish ``feedback.received``, idempotent by source id.
 
-    A feedback whose unit is unknown fails its batch; the consumer then retries each event alone and
-    dead-letters the one that still fails, with the reason.
+    A feedback the rules refuse (an unknown unit, say) is rejected alone: it goes to the dead-letter
+    topic with the reason and the rest of the batch is stored.
     """
 
     async def handle(envelopes: Sequence[Envelope], batch: BatchContext) -> None:
@@ -102,9 +102,8 @@ def ingest_handler(settings: FeedbackSettings) -> Handler:
                 work=batch.unit,
                 session=batch.session,
             )
-            for outcome in outcomes:
-                if outcome.status == "rejected":
-                    error = outcome.errors[0]
-                    raise Rejected(error["field"], error["reason"])
+            for submission, outcome in zip(submissions, outcomes, strict=True):
+                if outcome.status == "rejected" and submission.cause is not None:
+                    batch.reject(submission.cause, f"invalid feedback: {_reasons(outcome.errors)}")
 
     return handle

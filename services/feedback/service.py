@@ -257,6 +257,7 @@ def _received(document: Document, feedback_in: FeedbackCreate) -> FeedbackReceiv
         tags=document["tags"],
         comment_language=document["comment_language"],
         sentiment=document["sentiment"],
+        polarity=document.get("polarity"),
         keywords=document["keywords"],
     )
 
@@ -330,7 +331,10 @@ async def erase_customer(runtime: Runtime, *, principal: Principal, erasure_in: 
                 unit_path=feedback["unit_path"],
                 feedback_id=feedback["_id"],
                 occurred_at=feedback["occurred_at"],
+                kind=feedback["kind"],
                 ratings=Ratings.model_validate(feedback["ratings"]),
+                complaint=Complaint.model_validate(feedback["complaint"]) if feedback.get("complaint") else None,
+                audit=Audit.model_validate(feedback["audit"]) if feedback.get("audit") else None,
                 sentiment=feedback.get("sentiment"),
             )
         )

@@ -37,6 +37,9 @@ class Recorder:
             assert isinstance(envelope.data, ActionUpdated)
             if envelope.data.status == "poison":
                 raise ValueError("cannot handle poison")
+            if envelope.data.status == "refused":
+                batch.reject(envelope, "refused: not a status this handler takes")
+                continue
             batch.unit.write("handled", InsertOne({"event_id": envelope.id, "status": envelope.data.status}))
 
 
@@ -118,3 +121,18 @@ async def test_event_whose_handler_keeps_failing__is_dead_lettered_alone(stack: 
     assert dead[0]["headers"]["ce_id"] == poison.id
     assert "ValueError: cannot handle poison" in dead[0]["headers"]["dlq_reason"]
     await asyncio.sleep(0)
+
+
+async def test_event_the_handler_rejects__is_dead_lettered_and_its_batch_is_kept(stack: Stack, consumer_on):
+    topic = unique("topic")
+    db = await consumer_on(topic)
+    refused, kept = _event("refused"), _event("done")
+    for envelope in (refused, kept):
+        await _send(stack, topic, envelope)
+
+    await eventually(lambda: db.handled.find_one({"event_id": kept.id}))
+    dead = await read_topic(stack.bootstrap, f"{topic}.dlq", until=lambda seen: len(seen) >= 1)
+    assert dead[0]["headers"]["ce_id"] == refused.id
+    assert dead[0]["headers"]["dlq_reason"] == "refused: not a status this handler takes"
+    assert await db.handled.find_one({"event_id": refused.id}) is None
+    assert await db[INBOX].count_documents({"_id": refused.id}) == 1
