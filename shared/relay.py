@@ -14,7 +14,7 @@ from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
 from shared.events import decode_headers
-from shared.storage import INBOX, OUTBOX, Database
+from shared.storage import INBOX, OUTBOX, Database, chunks
 from shared.telemetry import EVENTS_PUBLISHED, OUTBOX_BACKLOG, current_carrier, publish_span
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         next_check = 0.0
         next_cleanup = 0.0
+        next_gauge = 0.0
         while True:
             try:
                 if loop.time() >= next_check:
@@ -87,6 +88,10 @@ class OutboxRelay:
                 if loop.time() >= next_cleanup:
                     await self.forget_expired()
                     next_cleanup = loop.time() + 60
+                if loop.time() >= next_gauge:
+                    backlog = await self._db[OUTBOX].count_documents({"status": "pending"})
+                    OUTBOX_BACKLOG.labels(self._service).set(backlog)
+                    next_gauge = loop.time() + 5
             except (KafkaError, PyMongoError, OSError) as error:
                 log.warning("relay pass failed, retrying", extra={"error": repr(error)})
                 published = 0
@@ -102,15 +107,15 @@ class OutboxRelay:
         """Publish one batch of pending rows in order and mark them sent; return how many."""
         outbox = self._db[OUTBOX]
         rows = await outbox.find({"status": "pending"}).sort("seq", ASCENDING).to_list(self._batch_size)
-        OUTBOX_BACKLOG.labels(self._service).set(await outbox.count_documents({"status": "pending"}))
         if not rows:
             return 0
         deliveries = [await self._send(row) for row in rows]
         await asyncio.gather(*deliveries)
-        await outbox.update_many(
-            {"_id": {"$in": [row["_id"] for row in rows]}},
-            {"$set": {"status": "sent", "sent_at": datetime.now(UTC)}, "$inc": {"send_count": 1}},
-        )
+        sent_at = datetime.now(UTC)
+        for chunk in chunks([row["_id"] for row in rows]):
+            await outbox.update_many(
+                {"_id": {"$in": chunk}}, {"$set": {"status": "sent", "sent_at": sent_at}, "$inc": {"send_count": 1}}
+            )
         for row in rows:
             EVENTS_PUBLISHED.labels(self._service, row["topic"]).inc()
         return len(rows)

@@ -62,6 +62,35 @@ class UnitOfWork:
         return envelope
 
 
+IN_CHUNK = 100
+
+
+def chunks(values: Sequence[T], size: int = IN_CHUNK) -> list[Sequence[T]]:
+    """``values`` in slices of ``size``.
+
+    The embedded database's cost of an ``$in`` query grows with the square of its length (1,000 ids:
+    about 700 ms; ten queries of 100: under 100 ms), so long ``$in`` lists are sent in chunks.
+    """
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+async def find_in(
+    db: Database,
+    collection: str,
+    field_name: str,
+    values: Sequence[Any],
+    *,
+    query: dict[str, Any] | None = None,
+    session: AsyncClientSession | None = None,
+) -> list[Document]:
+    """Documents whose ``field_name`` is one of ``values`` (and that match ``query``), in chunked ``$in`` queries."""
+    found: list[Document] = []
+    for chunk in chunks(values):
+        cursor = db[collection].find({**(query or {}), field_name: {"$in": list(chunk)}}, session=session)
+        found.extend(await cursor.to_list(None))
+    return found
+
+
 def outbox_document(envelope: Envelope) -> Document:
     """The outbox row of an event: everything the relay needs to publish it."""
     return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,7 +11,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.auth import Principal
-from shared.storage import Database, Document
+from shared.storage import Database, Document, find_in
 
 UNITS = "units"
 FEEDBACK = "feedback"
@@ -59,6 +61,47 @@ async def get_feedback_by_source_id(db: Database, *, org: str, source_id: str) -
     return await db[FEEDBACK].find_one({"org": org, "source_id": source_id})
 
 
+class UnitCache:
+    """Recently read units by id, so that a feedback POST needs no database read for its unit.
+
+    Intake reads a unit for every feedback, and on this stack those reads queued behind each other
+    and starved the writes. Units change rarely; a change made elsewhere (a move, a deactivation) is
+    seen here within ``ttl_seconds``. A unit never read before is always looked up.
+    """
+
+    def __init__(self, *, ttl_seconds: float = 30.0, max_entries: int = 100_000) -> None:
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str, str], tuple[float, Document]] = OrderedDict()
+
+    def get_many(self, database: str, org: str, ids: Iterable[str]) -> dict[str, Document]:
+        """The fresh cached units among ``ids``."""
+        now = time.monotonic()
+        found: dict[str, Document] = {}
+        for unit_id in ids:
+            entry = self._entries.get((database, org, unit_id))
+            if entry and now - entry[0] < self._ttl:
+                found[unit_id] = entry[1]
+        return found
+
+    def put_many(self, database: str, org: str, units: dict[str, Document]) -> None:
+        """Remember units just read, forgetting the oldest beyond ``max_entries``."""
+        now = time.monotonic()
+        for unit_id, unit in units.items():
+            self._entries[(database, org, unit_id)] = (now, unit)
+            self._entries.move_to_end((database, org, unit_id))
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def forget(self, database: str, org: str) -> None:
+        """Drop an organisation's units, after this process changed its tree."""
+        for key in [k for k in self._entries if k[:2] == (database, org)]:
+            del self._entries[key]
+
+
+UNIT_CACHE = UnitCache()
+
+
 async def find_units(
     db: Database,
     *,
@@ -67,13 +110,22 @@ async def find_units(
     codes: Iterable[str],
     session: AsyncClientSession | None = None,
 ) -> tuple[dict[str, Document], dict[str, Document]]:
-    """The units named by id or by external code, in one query: (by id, by code)."""
+    """The units named by id or by external code: (by id, by code).
+
+    One indexed query per kind of name: an ``$or`` of both made the database scan every unit.
+    """
     ids, codes = sorted(set(ids)), sorted(set(codes))
-    if not ids and not codes:
-        return {}, {}
-    query = {"org": org, "$or": [{"id": {"$in": ids}}, {"external_code": {"$in": codes}}]}
-    units = await db[UNITS].find(query, session=session).to_list(None)
-    return {u["id"]: u for u in units}, {u["external_code"]: u for u in units if u.get("external_code")}
+    by_id = UNIT_CACHE.get_many(db.name, org, ids)
+    by_code: dict[str, Document] = {}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        found = {u["id"]: u for u in await find_in(db, UNITS, "id", missing, query={"org": org}, session=session)}
+        UNIT_CACHE.put_many(db.name, org, found)
+        by_id.update(found)
+    if codes:
+        units = await find_in(db, UNITS, "external_code", codes, query={"org": org}, session=session)
+        by_code = {u["external_code"]: u for u in units}
+    return by_id, by_code
 
 
 async def find_feedback_by_source_ids(
@@ -83,8 +135,8 @@ async def find_feedback_by_source_ids(
     wanted = sorted(set(source_ids))
     if not wanted:
         return {}
-    rows = db[FEEDBACK].find({"org": org, "source_id": {"$in": wanted}}, session=session)
-    return {row["source_id"]: row async for row in rows}
+    rows = await find_in(db, FEEDBACK, "source_id", wanted, query={"org": org}, session=session)
+    return {row["source_id"]: row for row in rows}
 
 
 async def find_feedback_of_customer(db: Database, *, principal: Principal, customer_ref: str) -> list[Document]:

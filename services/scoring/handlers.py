@@ -14,6 +14,7 @@ from services.scoring.statistics import MetricStats
 from shared.auth import lineage
 from shared.consumer import BatchContext
 from shared.events import Envelope, FeedbackErased, FeedbackReceived, ScoreUpdated, UnitChanged
+from shared.storage import find_in
 
 
 class ScoringHandlers:
@@ -76,7 +77,7 @@ class ScoringHandlers:
         systems = await repository.current_index_systems(
             batch.db, {key.org for key in contributions.deltas}, batch.session
         )
-        async for document in batch.db[repository.AGGREGATES].find({"_id": {"$in": ids}}, session=batch.session):
+        for document in await find_in(batch.db, repository.AGGREGATES, "_id", ids, session=batch.session):
             key = by_id[document["_id"]]
             stats = MetricStats.from_document(document.get("stats", {}))
             self._publish(key, stats, systems[key.org], causes[key], batch)
