@@ -26,6 +26,7 @@ from shared.telemetry import tracer as service_tracer
 
 log = logging.getLogger(__name__)
 
+UNDER_LOAD_LINGER_SECONDS = 0.02
 Handler = Callable[[Sequence[Envelope], "BatchContext"], Awaitable[None]]
 Parser = Callable[[dict[str, str], bytes | None], Envelope]
 
@@ -134,6 +135,10 @@ class BatchConsumer:
                     await self._commit(batches)
                     BATCH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
                     self._record_lag(batches)
+                    if len(records) < self._batch_size:
+                        # Under a steady stream, let records gather into larger batches (one
+                        # transaction each); after an idle spell the first record is handled at once.
+                        await asyncio.sleep(UNDER_LOAD_LINGER_SECONDS)
             except (KafkaError, PyMongoError, OSError) as error:
                 # Nothing was committed: the batch will be redelivered and the inbox absorbs repeats.
                 log.warning("consumer pass failed, retrying", extra={"error": repr(error)})
