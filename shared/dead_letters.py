@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from shared.auth import Principal, require_role
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page
 from shared.problems import NotFound
 from shared.service import RuntimeDep
 from shared.storage import DEAD_LETTERS, Document
@@ -54,8 +54,7 @@ def dead_letter_router(service: str) -> APIRouter:
         query: dict[str, Any] = {"org": principal.org}
         if topic:
             query["topic"] = topic
-        rows, next_cursor = await paginate(runtime.db, DEAD_LETTERS, query, cursor=cursor, limit=limit)
-        return Page(items=[shown(r) for r in rows], next_cursor=next_cursor)
+        return await page(runtime.db, DEAD_LETTERS, query, cursor=cursor, limit=limit, view=shown)
 
     @router.post("/{dead_letter_id}/replay")
     async def replay(dead_letter_id: str, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:

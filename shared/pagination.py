@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -51,3 +52,22 @@ async def paginate(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor(rows[-1]["_id"]) if more and rows else None
+
+
+def public_view(document: dict[str, Any]) -> dict[str, Any]:
+    """A stored document as an API shows it: ``_id`` as ``id``, without the tenancy fields."""
+    return {"id": document["_id"], **{k: v for k, v in document.items() if k not in ("_id", "org", "lineage")}}
+
+
+async def page(
+    db: Database,
+    collection: str,
+    query: dict[str, Any],
+    *,
+    cursor: str | None,
+    limit: int,
+    view: Callable[[dict[str, Any]], dict[str, Any]] = public_view,
+) -> Page:
+    """One page of documents matching ``query``, each shown through ``view``."""
+    rows, next_cursor = await paginate(db, collection, query, cursor=cursor, limit=limit)
+    return Page(items=[view(row) for row in rows], next_cursor=next_cursor)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pymongo import ASCENDING, IndexModel
 
 from services.alerts.domain import ThresholdRule
@@ -37,11 +35,3 @@ RULE_FIELDS = (
 def rule_from(document: Document) -> ThresholdRule:
     """The domain rule of a stored rule."""
     return ThresholdRule(id=document["_id"], **{name: document[name] for name in RULE_FIELDS})
-
-
-def shown(document: Document) -> dict[str, Any]:
-    """A stored rule or alert as the API shows it."""
-    return {
-        "id": document["_id"],
-        **{k: v for k, v in document.items() if k not in ("_id", "org", "lineage")},
-    }

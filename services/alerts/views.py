@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 from services.alerts import repository
 from services.alerts.models import AlertRead, RuleCreate, RuleRead
 from shared.auth import CurrentPrincipal, Principal, require_role
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, new_id, paginate
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, new_id, page, public_view
 from shared.problems import NotFound
 from shared.service import RuntimeDep
 
@@ -32,7 +32,7 @@ async def create_rule(rule_in: RuleCreate, runtime: RuntimeDep, principal: RuleE
     work = runtime.unit_of_work()
     work.insert(repository.RULES, rule)
     await runtime.commit(work)
-    return repository.shown(rule)
+    return public_view(rule)
 
 
 @router.get("/rules", response_model=Page, tags=["rules"])
@@ -40,8 +40,7 @@ async def list_rules(
     runtime: RuntimeDep, principal: CurrentPrincipal, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page:
     """The organisation's rules."""
-    rows, next_cursor = await paginate(runtime.db, repository.RULES, {"org": principal.org}, cursor=cursor, limit=limit)
-    return Page(items=[repository.shown(r) for r in rows], next_cursor=next_cursor)
+    return await page(runtime.db, repository.RULES, {"org": principal.org}, cursor=cursor, limit=limit)
 
 
 @router.get("/rules/{rule_id}", response_model=RuleRead, tags=["rules"])
@@ -50,7 +49,7 @@ async def get_rule(rule_id: str, runtime: RuntimeDep, principal: CurrentPrincipa
     rule = await runtime.db[repository.RULES].find_one({"_id": rule_id, "org": principal.org})
     if rule is None:
         raise NotFound("rule", rule_id)
-    return repository.shown(rule)
+    return public_view(rule)
 
 
 @router.get("/alerts", response_model=Page, tags=["alerts"])
@@ -65,8 +64,7 @@ async def list_alerts(
     query = principal.scope_filter()
     if status is not None:
         query["status"] = status
-    rows, next_cursor = await paginate(runtime.db, repository.ALERTS, query, cursor=cursor, limit=limit)
-    return Page(items=[repository.shown(r) for r in rows], next_cursor=next_cursor)
+    return await page(runtime.db, repository.ALERTS, query, cursor=cursor, limit=limit)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertRead, tags=["alerts"])
@@ -75,4 +73,4 @@ async def get_alert(alert_id: str, runtime: RuntimeDep, principal: CurrentPrinci
     alert = await runtime.db[repository.ALERTS].find_one({"_id": alert_id, **principal.scope_filter()})
     if alert is None:
         raise NotFound("alert", alert_id)
-    return repository.shown(alert)
+    return public_view(alert)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pymongo import ASCENDING, IndexModel
 
 from services.improvement.domain import Responsibility
@@ -31,11 +29,3 @@ def responsibility_from(document: Document) -> Responsibility:
         accountable=document.get("accountable"),
         indicator=document.get("indicator"),
     )
-
-
-def shown(document: Document) -> dict[str, Any]:
-    """A stored document as the API shows it."""
-    return {
-        "id": document["_id"],
-        **{k: v for k, v in document.items() if k not in ("_id", "org", "lineage")},
-    }

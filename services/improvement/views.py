@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 from services.improvement import repository
 from services.improvement.models import ActionRead, ResponsibilityCreate, ResponsibilityRead
 from shared.auth import CurrentPrincipal, Principal, require_role
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, new_id, paginate
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, new_id, page, public_view
 from shared.problems import NotFound
 from shared.service import RuntimeDep
 
@@ -38,7 +38,7 @@ async def create_responsibility(
     work = runtime.unit_of_work()
     work.insert(repository.RESPONSIBILITIES, entry)
     await runtime.commit(work)
-    return repository.shown(entry)
+    return public_view(entry)
 
 
 @router.get("/responsibilities", response_model=Page, tags=["responsibilities"])
@@ -46,10 +46,7 @@ async def list_responsibilities(
     runtime: RuntimeDep, principal: CurrentPrincipal, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page:
     """The organisation's responsibility matrix."""
-    rows, next_cursor = await paginate(
-        runtime.db, repository.RESPONSIBILITIES, {"org": principal.org}, cursor=cursor, limit=limit
-    )
-    return Page(items=[repository.shown(r) for r in rows], next_cursor=next_cursor)
+    return await page(runtime.db, repository.RESPONSIBILITIES, {"org": principal.org}, cursor=cursor, limit=limit)
 
 
 @router.get("/actions", response_model=Page, tags=["actions"])
@@ -64,8 +61,7 @@ async def list_actions(
     query = principal.scope_filter()
     if alert_id is not None:
         query["alert_id"] = alert_id
-    rows, next_cursor = await paginate(runtime.db, repository.ACTIONS, query, cursor=cursor, limit=limit)
-    return Page(items=[repository.shown(r) for r in rows], next_cursor=next_cursor)
+    return await page(runtime.db, repository.ACTIONS, query, cursor=cursor, limit=limit)
 
 
 @router.get("/actions/{action_id}", response_model=ActionRead, tags=["actions"])
@@ -74,4 +70,4 @@ async def get_action(action_id: str, runtime: RuntimeDep, principal: CurrentPrin
     action = await runtime.db[repository.ACTIONS].find_one({"_id": action_id, **principal.scope_filter()})
     if action is None:
         raise NotFound("action", action_id)
-    return repository.shown(action)
+    return public_view(action)
