@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from pymongo import UpdateOne
 
@@ -51,20 +52,15 @@ def _apply(
         insufficient=figure.insufficient,
         firing=key in firing,
     )
-    if transition is Transition.BREACH and figure.value is not None:
+    if figure.value is None:
+        return
+    if transition is Transition.BREACH:
         alert = _new_alert(rule, score, key, figure.value, figure.sample_size)
         batch.unit.insert(repository.ALERTS, alert)
         firing[key] = alert
         batch.unit.publish(
             ThresholdBreached(
-                org=score.org,
-                unit_id=score.unit_id,
-                unit_path=score.unit_path,
-                alert_id=alert["_id"],
-                rule_id=rule.id,
-                fingerprint=key,
-                indicator=rule.indicator,
-                value=figure.value,
+                **_alert_facts(score, rule, alert, figure.value),
                 threshold=rule.threshold,
                 level=rule.level,
                 sample_size=figure.sample_size,
@@ -72,7 +68,7 @@ def _apply(
             ),
             cause=envelope,
         )
-    elif transition is Transition.CLEAR and figure.value is not None:
+    elif transition is Transition.CLEAR:
         alert = firing.pop(key)
         batch.unit.write(
             repository.ALERTS,
@@ -81,19 +77,21 @@ def _apply(
                 {"$set": {"status": "resolved", "resolved_at": datetime.now(UTC), "value": figure.value}},
             ),
         )
-        batch.unit.publish(
-            AlertResolved(
-                org=score.org,
-                unit_id=score.unit_id,
-                unit_path=score.unit_path,
-                alert_id=alert["_id"],
-                rule_id=rule.id,
-                fingerprint=key,
-                indicator=rule.indicator,
-                value=figure.value,
-            ),
-            cause=envelope,
-        )
+        batch.unit.publish(AlertResolved(**_alert_facts(score, rule, alert, figure.value)), cause=envelope)
+
+
+def _alert_facts(score: ScoreUpdated, rule: ThresholdRule, alert: Document, value: float) -> dict[str, Any]:
+    """What both a breach and its resolution say about the alert."""
+    return {
+        "org": score.org,
+        "unit_id": score.unit_id,
+        "unit_path": score.unit_path,
+        "alert_id": alert["_id"],
+        "rule_id": rule.id,
+        "fingerprint": alert["fingerprint"],
+        "indicator": rule.indicator,
+        "value": value,
+    }
 
 
 def _new_alert(rule: ThresholdRule, score: ScoreUpdated, key: str, value: float, sample_size: int) -> Document:
