@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +22,7 @@ from shared.settings import PlatformSettings
 
 ROLES = frozenset({"admin", "quality_manager", "unit_manager", "analyst", "integration"})
 WHOLE_ORGANISATION = "*"
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,37 @@ class TokenVerifier:
         self._public_key = (
             settings.auth_public_key_file.read_bytes() if settings.auth_public_key_file and not self._jwks else None
         )
+        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
 
     def verify(self, token: str) -> Principal:
-        """The principal a valid token names; raises Problem 401 otherwise."""
+        """The principal a valid token names; raises Problem 401 otherwise.
+
+        A token seen before is not verified again until it expires: integrations send the same token
+        with every request, and the RSA check was a tenth of an intake request's CPU.
+        """
+        known = self.remembered(token)
+        if known is not None:
+            return known
+        principal, expires_at = self._verify_signature(token)
+        self._verified[token] = (expires_at, principal)
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return principal
+
+    @property
+    def fetches_keys(self) -> bool:
+        """Whether verifying may fetch the provider's keys over the network (a JWKS URL is set)."""
+        return self._jwks is not None
+
+    def remembered(self, token: str) -> Principal | None:
+        """The principal of a token verified before and not yet expired."""
+        known = self._verified.get(token)
+        if known is None or time.time() >= known[0]:
+            return None
+        self._verified.move_to_end(token)
+        return known[1]
+
+    def _verify_signature(self, token: str) -> tuple[Principal, float]:
         try:
             key: Any = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._public_key
             claims = jwt.decode(
@@ -88,13 +119,13 @@ class TokenVerifier:
         scopes = tuple(claims.get("scopes") or ())
         if not scopes:
             raise Problem(401, "Invalid token", "the token names no unit scope")
-        return Principal(subject=claims["sub"], org=claims["org"], scopes=scopes, roles=roles)
+        return Principal(subject=claims["sub"], org=claims["org"], scopes=scopes, roles=roles), float(claims["exp"])
 
 
 _bearer = HTTPBearer(auto_error=False)
 
 
-def authenticate(
+async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     """FastAPI dependency: the caller's principal, or 401."""
@@ -103,17 +134,24 @@ def authenticate(
             401, "Missing token", "send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
         )
     verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(credentials.credentials)
+    token = credentials.credentials
+    if (known := verifier.remembered(token)) is not None:
+        return known
+    if verifier.fetches_keys:
+        # PyJWKClient fetches keys with blocking I/O: keep it off the event loop.
+        return await asyncio.to_thread(verifier.verify, token)
+    return verifier.verify(token)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
-def require_role(*roles: str) -> Callable[[Principal], Principal]:
+def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """FastAPI dependency factory: the principal, if it holds one of ``roles``; 403 otherwise."""
     allowed = frozenset(roles) | {"admin"}
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    # Async, like authenticate: FastAPI runs plain functions in a thread pool, a hop per request.
+    async def check(principal: CurrentPrincipal) -> Principal:
         if not principal.roles & allowed:
             raise Problem(403, "Forbidden", f"this needs one of the roles: {', '.join(sorted(allowed))}")
         return principal

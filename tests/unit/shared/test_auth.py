@@ -62,3 +62,17 @@ def test_principal__sees_only_its_subtrees():
 
 def test_lineage__lists_every_ancestor_and_the_unit():
     assert lineage("a/b/c") == ["a", "a/b", "a/b/c"]
+
+
+def test_verify__remembers_a_verified_token_until_it_expires(keys, verifier):
+    token = issue_token(keys[0].read_bytes(), org="acme", roles=["admin"], ttl_seconds=60)
+    assert verifier.remembered(token) is None
+    principal = verifier.verify(token)
+    assert verifier.remembered(token) == principal
+
+
+def test_verify__does_not_remember_a_refused_token(keys, verifier):
+    token = issue_token(keys[0].read_bytes(), org="acme", roles=["admin"], ttl_seconds=-1)
+    with pytest.raises(Problem):
+        verifier.verify(token)
+    assert verifier.remembered(token) is None
