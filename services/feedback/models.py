@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.events import Audit, Complaint, Event, FeedbackKind, QualityDimension, Ratings, ServqualDimension
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 UNIT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_BATCH = 1000
+# Thousands of units in one transaction are fine on this stack (3,000 with their events: about 2 s); the cap
+# keeps one request's transaction and its per-row error report within reason.
+MAX_IMPORT = 20_000
 Channel = Literal["survey", "app", "web", "call_centre", "kiosk", "social", "email", "sms", "in_branch", "other"]
+Polarity = Literal["negative", "neutral", "positive"]
 MeasureName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
@@ -89,6 +94,34 @@ class UnitCreate(Strict):
     external_code: str | None = Field(default=None, max_length=100)
 
 
+class UnitUpdate(Strict):
+    """Changes to a unit: only the fields sent change; ``parent_id`` moves it with its whole subtree."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: str | None = Field(default=None, min_length=1, max_length=40)
+    parent_id: str | None = Field(default=None, description="The new parent; null makes the unit a root")
+    external_code: str | None = Field(default=None, max_length=100, description="null removes the code")
+
+    @field_validator("name", "kind")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("may be changed but not removed")
+        return value
+
+
+class UnitImport(Strict):
+    """A tree to add at once, as JSON: each row is a UnitCreate body, parents in any order."""
+
+    units: list[Any] = Field(min_length=1, description="Each row is a UnitCreate body")
+
+
+class ImportResult(BaseModel):
+    """What an import added."""
+
+    created: int
+
+
 class UnitRead(BaseModel):
     """A unit as stored."""
 
@@ -157,6 +190,62 @@ class FeedbackRead(BaseModel):
     source_id: str | None
     customer_ref: str | None
     metadata: dict[str, Any]
+
+
+class FeedbackFilter(Strict):
+    """Which feedback to read: every filter given must hold. A time without offset is taken as UTC."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    unit_id: str | None = Field(default=None, description="The unit and everything below it")
+    from_: datetime | None = Field(default=None, alias="from", description="occurred_at at or after")
+    to: datetime | None = Field(default=None, description="occurred_at before")
+    channel: list[Channel] = Field(default_factory=list, description="Any of these channels (repeatable)")
+    kind: FeedbackKind | None = None
+    csat_min: int | None = Field(default=None, ge=1, le=5)
+    csat_max: int | None = Field(default=None, ge=1, le=5)
+    nps_min: int | None = Field(default=None, ge=0, le=10)
+    nps_max: int | None = Field(default=None, ge=0, le=10)
+    sentiment: Polarity | None = Field(default=None, description="The comment's polarity")
+    tag: list[str] = Field(default_factory=list, description="All of these tags (repeatable)")
+    has_comment: bool | None = None
+
+    @model_validator(mode="after")
+    def _ranges_in_order(self) -> Self:
+        for low, high in (("from_", "to"), ("csat_min", "csat_max"), ("nps_min", "nps_max")):
+            start, end = getattr(self, low), getattr(self, high)
+            if start is not None and end is not None and start > end:
+                raise ValueError(f"{low.rstrip('_')} is after {high}")
+        return self
+
+
+class FeedbackQuery(FeedbackFilter):
+    """The filters of the feedback list and its page."""
+
+    cursor: str | None = None
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+
+
+class CountsQuery(FeedbackFilter):
+    """The filters of the feedback counts and what to count by."""
+
+    group_by: Literal["unit", "channel"]
+
+
+class Count(BaseModel):
+    """How many feedback one unit (by its direct unit) or one channel has."""
+
+    key: str
+    unit_path: str | None = None
+    count: int
+
+
+class FeedbackCounts(BaseModel):
+    """Counts of the matching feedback per unit or channel, most first."""
+
+    group_by: Literal["unit", "channel"]
+    total: int
+    counts: list[Count]
 
 
 class BatchCreate(Strict):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.feedback.models import FeedbackFilter
 from shared.auth import Principal
 from shared.storage import Database, Document, find_in
 
@@ -49,6 +50,11 @@ async def get_unit(db: Database, *, org: str, unit_id: str) -> Document | None:
 async def get_unit_by_code(db: Database, *, org: str, external_code: str) -> Document | None:
     """A unit by the customer's own code for it."""
     return await db[UNITS].find_one({"org": org, "external_code": external_code})
+
+
+async def get_subtree(db: Database, *, org: str, unit_path: str) -> list[Document]:
+    """A unit and every unit below it, in one indexed query on the lineage."""
+    return await db[UNITS].find({"org": org, "lineage": unit_path}).to_list(None)
 
 
 async def get_feedback(db: Database, *, principal: Principal, feedback_id: str) -> Document | None:
@@ -110,22 +116,35 @@ async def find_units(
     codes: Iterable[str],
     session: AsyncClientSession | None = None,
 ) -> tuple[dict[str, Document], dict[str, Document]]:
-    """The units named by id or by external code: (by id, by code).
+    """The units named by id or by external code: (by id, by code); units by id may come from the cache.
 
     One indexed query per kind of name: an ``$or`` of both made the database scan every unit.
     """
-    ids, codes = sorted(set(ids)), sorted(set(codes))
+    ids = sorted(set(ids))
     by_id = UNIT_CACHE.get_many(db.name, org, ids)
-    by_code: dict[str, Document] = {}
     missing = [i for i in ids if i not in by_id]
     if missing:
-        found = {u["id"]: u for u in await find_in(db, UNITS, "id", missing, query={"org": org}, session=session)}
+        found = await find_units_by(db, org=org, field_name="id", values=missing, session=session)
         UNIT_CACHE.put_many(db.name, org, found)
         by_id.update(found)
-    if codes:
-        units = await find_in(db, UNITS, "external_code", codes, query={"org": org}, session=session)
-        by_code = {u["external_code"]: u for u in units}
+    by_code = await find_units_by(db, org=org, field_name="external_code", values=codes, session=session)
     return by_id, by_code
+
+
+async def find_units_by(
+    db: Database,
+    *,
+    org: str,
+    field_name: Literal["id", "external_code"],
+    values: Iterable[str],
+    session: AsyncClientSession | None = None,
+) -> dict[str, Document]:
+    """The units whose id (or external code) is one of ``values``, read from the database, by that field."""
+    wanted = sorted(set(values))
+    if not wanted:
+        return {}
+    units = await find_in(db, UNITS, field_name, wanted, query={"org": org}, session=session)
+    return {unit[field_name]: unit for unit in units}
 
 
 async def find_feedback_by_source_ids(
@@ -142,6 +161,42 @@ async def find_feedback_by_source_ids(
 async def find_feedback_of_customer(db: Database, *, principal: Principal, customer_ref: str) -> list[Document]:
     """Every feedback of one (pseudonymised) customer inside the principal's scopes."""
     return await db[FEEDBACK].find({**principal.scope_filter(), "customer_ref": customer_ref}).to_list(None)
+
+
+def feedback_query(principal: Principal, filters: FeedbackFilter, *, unit_path: str | None) -> dict[str, Any]:
+    """The MongoDB filter of the feedback inside the principal's scopes that match ``filters``."""
+    query: dict[str, Any] = principal.scope_filter()
+    occurred = {op: t for op, t in (("$gte", filters.from_), ("$lt", filters.to)) if t is not None}
+    if occurred:
+        query["occurred_at"] = occurred
+    if filters.channel:
+        query["channel"] = {"$in": filters.channel}
+    if filters.kind is not None:
+        query["kind"] = filters.kind
+    for rating, low, high in (("csat", filters.csat_min, filters.csat_max), ("nps", filters.nps_min, filters.nps_max)):
+        bounds = {op: v for op, v in (("$gte", low), ("$lte", high)) if v is not None}
+        if bounds:
+            query[f"ratings.{rating}"] = bounds
+    if filters.sentiment is not None:
+        query["polarity"] = filters.sentiment
+    if filters.tag:
+        query["tags"] = {"$all": filters.tag}
+    if filters.has_comment is not None:
+        query["comment"] = {"$type": "string"} if filters.has_comment else None
+    if unit_path is None:
+        return query
+    # The scope may already constrain the lineage: both must hold.
+    return {"$and": [query, {"lineage": unit_path}]} if "lineage" in query else {**query, "lineage": unit_path}
+
+
+async def count_feedback(db: Database, query: dict[str, Any], *, group_by: str) -> list[Document]:
+    """Counts of the feedback matching ``query`` per value of ``group_by`` (``unit_id`` or ``channel``), most first."""
+    pipeline: list[dict[str, Any]] = [
+        {"$match": query},
+        {"$group": {"_id": f"${group_by}", "count": {"$sum": 1}, "unit_path": {"$first": "$unit_path"}}},
+        {"$sort": {"count": -1, "_id": 1}},
+    ]
+    return await (await db[FEEDBACK].aggregate(pipeline)).to_list(None)
 
 
 def unit_read(document: Document) -> dict[str, Any]:

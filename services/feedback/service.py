@@ -9,29 +9,57 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from pydantic import ValidationError
-from pymongo import DeleteMany
+from pymongo import DeleteMany, UpdateMany, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.feedback import enrichment, repository
 from services.feedback.domain import (
     Kind,
+    NewUnit,
     Rejected,
+    RowError,
     check_comment,
     check_kind,
+    check_move,
     check_occurred_at,
     child_path,
+    moved_path,
+    place_units,
     pseudonym,
+    read_unit_csv,
 )
 from services.feedback.enrichment import Enrichment
-from services.feedback.models import ErasureCreate, FeedbackCreate, UnitCreate
+from services.feedback.models import (
+    MAX_IMPORT,
+    Count,
+    CountsQuery,
+    ErasureCreate,
+    FeedbackCounts,
+    FeedbackCreate,
+    FeedbackFilter,
+    FeedbackQuery,
+    UnitCreate,
+    UnitImport,
+    UnitUpdate,
+)
 from services.feedback.settings import FeedbackSettings
 from shared.auth import Principal, lineage
 from shared.events import Audit, Complaint, Envelope, FeedbackErased, FeedbackReceived, Ratings, UnitChanged
-from shared.pagination import new_id
+from shared.pagination import new_id, paginate
 from shared.problems import NotFound, Problem, validation_errors
 from shared.service import Runtime
 from shared.storage import Database, Document, UnitOfWork
+
+UnitChange = Literal["created", "renamed", "moved", "deactivated"]
+DUPLICATE_KEY = 11000
+
+
+def _duplicate_key(error: DuplicateKeyError | BulkWriteError) -> bool:
+    """Whether a write broke a unique index; a unit of work's bulk write reports it as a BulkWriteError."""
+    if isinstance(error, DuplicateKeyError):
+        return True
+    return any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))
 
 
 def _rejected(error: Rejected) -> Problem:
@@ -40,41 +68,209 @@ def _rejected(error: Rejected) -> Problem:
 
 async def create_unit(runtime: Runtime, *, principal: Principal, unit_in: UnitCreate) -> Document:
     """Add a unit under its parent (or as a root) and tell the other services."""
-    parent_path = None
-    if unit_in.parent_id is not None:
-        parent = await repository.get_unit(runtime.db, org=principal.org, unit_id=unit_in.parent_id)
-        if parent is None or not principal.can_see(parent["path"]):
-            raise _rejected(Rejected("parent_id", f"no unit {unit_in.parent_id!r}"))
-        parent_path = parent["path"]
-    elif not principal.sees_whole_organisation:
-        raise Problem(403, "Forbidden", "only an organisation-wide token may create a root unit")
-    path = child_path(parent_path, unit_in.id)
-    unit = {
+    path = child_path(await _parent_path(runtime, principal=principal, parent_id=unit_in.parent_id), unit_in.id)
+    unit = _new_unit(principal.org, unit_in, path, created_at=datetime.now(UTC))
+    work = runtime.unit_of_work()
+    work.insert(repository.UNITS, unit)
+    work.publish(_unit_changed(unit, "created"))
+    await _commit_tree_change(
+        runtime, work, org=principal.org, conflict=f"a unit with id {unit_in.id!r} or that external code exists"
+    )
+    return unit
+
+
+def _new_unit(org: str, unit_in: UnitCreate, path: str, *, created_at: datetime) -> Document:
+    # A time-sortable string id, as for feedback: the unit list's cursor pages over it.
+    return {
+        "_id": new_id("un"),
         **unit_in.model_dump(),
-        "org": principal.org,
+        "org": org,
         "path": path,
         "lineage": lineage(path),
         "active": True,
-        "created_at": datetime.now(UTC),
+        "created_at": created_at,
     }
-    work = runtime.unit_of_work()
-    work.insert(repository.UNITS, unit)
-    work.publish(
-        UnitChanged(
-            org=principal.org,
-            unit_id=unit_in.id,
-            unit_path=path,
-            change="created",
-            name=unit_in.name,
-            kind=unit_in.kind,
-            parent_id=unit_in.parent_id,
-        )
+
+
+def read_import(content_type: str, body: bytes) -> list[Any]:
+    """The rows of an import body: CSV (``text/csv``, header ``id,name,kind,parent_id,external_code``) or JSON."""
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type == "text/csv":
+        try:
+            return read_unit_csv(body.decode("utf-8-sig"))
+        except UnicodeDecodeError as error:
+            raise _rejected(Rejected("body", "a CSV must be UTF-8")) from error
+        except Rejected as error:
+            raise _rejected(error) from error
+    if media_type in ("application/json", ""):
+        try:
+            return UnitImport.model_validate_json(body).units
+        except ValidationError as error:
+            raise Problem(
+                422, "Invalid request", "the request does not validate", errors=validation_errors(error.errors())
+            ) from error
+    raise Problem(415, "Unsupported media type", "send application/json or text/csv")
+
+
+async def import_units(runtime: Runtime, *, principal: Principal, rows: Sequence[Any]) -> int:
+    """Add a whole tree in one unit of work, or nothing: any bad row answers 422 with every row's errors."""
+    if len(rows) > MAX_IMPORT:
+        raise _rejected(Rejected("units", f"has {len(rows)} rows, more than the {MAX_IMPORT} allowed"))
+    errors: list[RowError] = []
+    checked: dict[int, UnitCreate] = {}
+    for row, raw in enumerate(rows, 1):
+        try:
+            checked[row] = UnitCreate.model_validate(raw)
+        except ValidationError as error:
+            errors.extend(RowError(row, e["field"], e["reason"]) for e in validation_errors(error.errors()))
+    new = [_tree_row(row, raw, checked.get(row)) for row, raw in enumerate(rows, 1)]
+    named = [u for u in new if u is not None]
+    existing = await repository.find_units_by(
+        runtime.db,
+        org=principal.org,
+        field_name="id",
+        values={u.id for u in named} | {u.parent_id for u in named if u.parent_id},
     )
+    taken = await repository.find_units_by(
+        runtime.db,
+        org=principal.org,
+        field_name="external_code",
+        values={u.external_code for u in named if u.external_code is not None},
+    )
+    placed, tree_errors = place_units(
+        named,
+        existing={
+            u["id"]: u["path"] if u["active"] and principal.can_see(u["path"]) else None for u in existing.values()
+        },
+        taken_codes=taken.keys(),
+        may_add_roots=principal.sees_whole_organisation,
+    )
+    errors = sorted([*errors, *tree_errors], key=lambda e: e.row)
+    if errors:
+        report = [{"row": e.row, "field": e.field, "reason": e.reason} for e in errors]
+        raise Problem(
+            422, "Invalid import", f"{len({e.row for e in errors})} rows are invalid; nothing was stored", errors=report
+        )
+    now = datetime.now(UTC)
+    work = runtime.unit_of_work()
+    for new_unit, path in placed:
+        unit = _new_unit(principal.org, checked[new_unit.row], path, created_at=now)
+        work.insert(repository.UNITS, unit)
+        work.publish(_unit_changed(unit, "created"))
+    await _commit_tree_change(runtime, work, org=principal.org, conflict="a unit of the import was added meanwhile")
+    return len(placed)
+
+
+def _tree_row(row: int, raw: Any, unit_in: UnitCreate | None) -> NewUnit | None:
+    """Where a row sits in the tree; a row that failed its checks still names its id, so its children stay put."""
+    if unit_in is not None:
+        return NewUnit(row, unit_in.id, unit_in.parent_id, unit_in.external_code)
+    if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+        parent_id, code = raw.get("parent_id"), raw.get("external_code")
+        return NewUnit(
+            row,
+            raw["id"],
+            parent_id if isinstance(parent_id, str) else None,
+            code if isinstance(code, str) else None,
+            ok=False,
+        )
+    return None
+
+
+async def update_unit(runtime: Runtime, *, principal: Principal, unit_id: str, unit_in: UnitUpdate) -> Document:
+    """Change a unit's name, kind or external code, or move it with its subtree; only sent fields change."""
+    unit = await get_unit(runtime, principal=principal, unit_id=unit_id)
+    changes = {k: v for k, v in unit_in.model_dump(exclude_unset=True).items() if v != unit.get(k)}
+    if not changes:
+        return unit
+    work = runtime.unit_of_work()
+    if "parent_id" in changes:
+        await _stage_move(runtime, work, principal=principal, unit=unit, changes=changes)
+    else:
+        work.write(repository.UNITS, UpdateOne({"org": principal.org, "id": unit_id}, {"$set": changes}))
+        if changes.keys() & {"name", "kind"}:
+            work.publish(_unit_changed({**unit, **changes}, "renamed"))
+    await _commit_tree_change(runtime, work, org=principal.org, conflict="another unit has that external code")
+    return await get_unit(runtime, principal=principal, unit_id=unit_id)
+
+
+async def _stage_move(
+    runtime: Runtime, work: UnitOfWork, *, principal: Principal, unit: Document, changes: Document
+) -> None:
+    """Stage the move of a unit's subtree: every unit's path and lineage, and its stored feedback's."""
+    parent_path = await _parent_path(runtime, principal=principal, parent_id=changes["parent_id"])
+    try:
+        new_root = check_move(unit["path"], parent_path)
+    except Rejected as error:
+        raise _rejected(error) from error
+    for member in await repository.get_subtree(runtime.db, org=principal.org, unit_path=unit["path"]):
+        path = moved_path(member["path"], old_root=unit["path"], new_root=new_root)
+        fields = {**(changes if member["id"] == unit["id"] else {}), "path": path, "lineage": lineage(path)}
+        work.write(repository.UNITS, UpdateOne({"org": principal.org, "id": member["id"]}, {"$set": fields}))
+        # One update per unit, not per feedback: a region's feedback may be millions of rows, and the
+        # lineage index finds the unit's own rows without reading them first.
+        work.write(
+            repository.FEEDBACK,
+            UpdateMany(
+                {"org": principal.org, "lineage": member["path"], "unit_id": member["id"]},
+                {"$set": {"unit_path": path, "lineage": fields["lineage"]}},
+            ),
+        )
+        work.publish(_unit_changed({**member, **fields}, "moved", previous_path=member["path"]))
+
+
+async def deactivate_unit(runtime: Runtime, *, principal: Principal, unit_id: str) -> Document:
+    """Mark a unit inactive, so that it takes no more feedback, and tell the other services."""
+    unit = await get_unit(runtime, principal=principal, unit_id=unit_id)
+    if unit["active"]:
+        work = runtime.unit_of_work()
+        work.write(repository.UNITS, UpdateOne({"org": principal.org, "id": unit_id}, {"$set": {"active": False}}))
+        work.publish(_unit_changed({**unit, "active": False}, "deactivated"))
+        await _commit_tree_change(runtime, work, org=principal.org, conflict="the unit changed meanwhile")
+    return await get_unit(runtime, principal=principal, unit_id=unit_id)
+
+
+async def _parent_path(runtime: Runtime, *, principal: Principal, parent_id: str | None) -> str | None:
+    """The path of a unit's new parent (None for a root), which must be visible and active."""
+    if parent_id is None:
+        if not principal.sees_whole_organisation:
+            raise Problem(403, "Forbidden", "only an organisation-wide token may make a root unit")
+        return None
+    parent = await repository.get_unit(runtime.db, org=principal.org, unit_id=parent_id)
+    if parent is None or not principal.can_see(parent["path"]):
+        raise _rejected(Rejected("parent_id", f"no unit {parent_id!r}"))
+    if not parent["active"]:
+        raise _rejected(Rejected("parent_id", f"unit {parent_id!r} is deactivated"))
+    path: str = parent["path"]
+    return path
+
+
+def _unit_changed(unit: Document, change: UnitChange, previous_path: str | None = None) -> UnitChanged:
+    return UnitChanged(
+        org=unit["org"],
+        unit_id=unit["id"],
+        unit_path=unit["path"],
+        change=change,
+        name=unit["name"],
+        kind=unit["kind"],
+        parent_id=unit["parent_id"],
+        previous_path=previous_path,
+        active=unit["active"],
+    )
+
+
+async def _commit_tree_change(runtime: Runtime, work: UnitOfWork, *, org: str, conflict: str) -> None:
+    """Commit a change of the unit tree, then drop the organisation's cached units so intake sees it at once.
+
+    Other processes see it when their cache entries expire (``UnitCache`` ttl).
+    """
     try:
         await runtime.commit(work)
-    except DuplicateKeyError as error:
-        raise Problem(409, "Conflict", f"a unit with id {unit_in.id!r} or that external code exists") from error
-    return unit
+    except (DuplicateKeyError, BulkWriteError) as error:
+        if not _duplicate_key(error):
+            raise
+        raise Problem(409, "Conflict", conflict) from error
+    repository.UNIT_CACHE.forget(runtime.db.name, org)
 
 
 @dataclass(frozen=True)
@@ -274,9 +470,9 @@ async def _take_in(runtime: Runtime, *, principal: Principal, submissions: Seque
             return outcomes
         try:
             await runtime.commit(work)
-        except DuplicateKeyError:
+        except (DuplicateKeyError, BulkWriteError) as error:
             # A concurrent request stored one of these ids first: decide again, it is now a duplicate.
-            if attempt:
+            if attempt or not _duplicate_key(error):
                 raise
             continue
         return outcomes
@@ -357,6 +553,33 @@ async def get_feedback(runtime: Runtime, *, principal: Principal, feedback_id: s
     if feedback is None:
         raise NotFound("feedback", feedback_id)
     return feedback
+
+
+async def list_feedback(
+    runtime: Runtime, *, principal: Principal, query_in: FeedbackQuery
+) -> tuple[list[Document], str | None]:
+    """A page of the matching feedback inside the caller's scopes, oldest first, and the next cursor.
+
+    Ids sort by creation time, so feedback that arrives while a client pages lands after its cursor.
+    """
+    query = await _feedback_query(runtime, principal=principal, filters=query_in)
+    return await paginate(runtime.db, repository.FEEDBACK, query, cursor=query_in.cursor, limit=query_in.limit)
+
+
+async def count_feedback(runtime: Runtime, *, principal: Principal, query_in: CountsQuery) -> FeedbackCounts:
+    """How many matching feedback each unit (its direct unit) or channel has, inside the caller's scopes."""
+    query = await _feedback_query(runtime, principal=principal, filters=query_in)
+    by_unit = query_in.group_by == "unit"
+    rows = await repository.count_feedback(runtime.db, query, group_by="unit_id" if by_unit else "channel")
+    counts = [Count(key=r["_id"], unit_path=r["unit_path"] if by_unit else None, count=r["count"]) for r in rows]
+    return FeedbackCounts(group_by=query_in.group_by, total=sum(c.count for c in counts), counts=counts)
+
+
+async def _feedback_query(runtime: Runtime, *, principal: Principal, filters: FeedbackFilter) -> dict[str, Any]:
+    unit_path = None
+    if filters.unit_id is not None:
+        unit_path = (await get_unit(runtime, principal=principal, unit_id=filters.unit_id))["path"]
+    return repository.feedback_query(principal, filters, unit_path=unit_path)
 
 
 async def get_unit(runtime: Runtime, *, principal: Principal, unit_id: str) -> Document:

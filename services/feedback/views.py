@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from services.feedback import repository, service
 from services.feedback.models import (
     BatchCreate,
     BatchResult,
+    CountsQuery,
     ErasureCreate,
     ErasureRead,
+    FeedbackCounts,
     FeedbackCreate,
+    FeedbackQuery,
     FeedbackRead,
+    ImportResult,
     ItemResult,
     UnitCreate,
+    UnitImport,
     UnitRead,
+    UnitUpdate,
 )
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
@@ -35,10 +41,46 @@ async def create_unit(unit_in: UnitCreate, runtime: RuntimeDep, principal: Admin
     return repository.unit_read(unit)
 
 
+@router.post(
+    "/units/import",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ImportResult,
+    tags=["units"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": UnitImport.model_json_schema()},
+                "text/csv": {
+                    "schema": {"type": "string", "description": "header: id,name,kind,parent_id,external_code"}
+                },
+            },
+        }
+    },
+)
+async def import_units(request: Request, runtime: RuntimeDep, principal: Admin) -> ImportResult:
+    """Add a whole tree (JSON or CSV, parents in any order): all rows or none, with a per-row error report."""
+    rows = service.read_import(request.headers.get("content-type", ""), await request.body())
+    return ImportResult(created=await service.import_units(runtime, principal=principal, rows=rows))
+
+
 @router.get("/units/{unit_id}", response_model=UnitRead, tags=["units"])
 async def get_unit(unit_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One unit."""
     return repository.unit_read(await service.get_unit(runtime, principal=principal, unit_id=unit_id))
+
+
+@router.patch("/units/{unit_id}", response_model=UnitRead, tags=["units"])
+async def update_unit(unit_id: str, unit_in: UnitUpdate, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
+    """Rename a unit, change its kind or external code, or move it (``parent_id``) with its whole subtree."""
+    unit = await service.update_unit(runtime, principal=principal, unit_id=unit_id, unit_in=unit_in)
+    return repository.unit_read(unit)
+
+
+@router.post("/units/{unit_id}/deactivate", response_model=UnitRead, tags=["units"])
+async def deactivate_unit(unit_id: str, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
+    """Deactivate a unit: it takes no more feedback."""
+    return repository.unit_read(await service.deactivate_unit(runtime, principal=principal, unit_id=unit_id))
 
 
 @router.get("/units", response_model=Page, tags=["units"])
@@ -99,6 +141,14 @@ async def create_erasure(erasure_in: ErasureCreate, runtime: RuntimeDep, princip
     return {"id": erasure["_id"], **erasure}
 
 
+@router.get("/feedback/counts", response_model=FeedbackCounts, tags=["feedback"])
+async def count_feedback(
+    query_in: Annotated[CountsQuery, Query()], runtime: RuntimeDep, principal: CurrentPrincipal
+) -> FeedbackCounts:
+    """How many matching feedback each unit (its direct unit) or each channel has."""
+    return await service.count_feedback(runtime, principal=principal, query_in=query_in)
+
+
 @router.get("/feedback/{feedback_id}", response_model=FeedbackRead, tags=["feedback"])
 async def get_feedback(feedback_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One feedback."""
@@ -107,16 +157,8 @@ async def get_feedback(feedback_id: str, runtime: RuntimeDep, principal: Current
 
 @router.get("/feedback", response_model=Page, tags=["feedback"])
 async def list_feedback(
-    runtime: RuntimeDep,
-    principal: CurrentPrincipal,
-    unit_id: str | None = None,
-    cursor: str | None = None,
-    limit: Limit = DEFAULT_LIMIT,
+    query_in: Annotated[FeedbackQuery, Query()], runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> Page:
-    """Feedback the caller may see, oldest first; ``unit_id`` narrows to a subtree."""
-    query = principal.scope_filter()
-    if unit_id is not None:
-        unit = await service.get_unit(runtime, principal=principal, unit_id=unit_id)
-        query = {"$and": [query, {"lineage": unit["path"]}]}
-    rows, next_cursor = await paginate(runtime.db, repository.FEEDBACK, query, cursor=cursor, limit=limit)
+    """Feedback the caller may see that matches the filters, oldest first, a page at a time."""
+    rows, next_cursor = await service.list_feedback(runtime, principal=principal, query_in=query_in)
     return Page(items=[repository.feedback_read(r) for r in rows], next_cursor=next_cursor)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.feedback.domain import Rejected, check_comment, check_kind, check_occurred_at
+from services.feedback.domain import Rejected, check_comment, check_kind, check_move, check_occurred_at, moved_path
 from services.feedback.models import FeedbackCreate
 
 NOTHING = {"has_scores": False, "has_measures": False, "has_comment": False, "has_complaint": False, "has_audit": False}
@@ -81,3 +81,24 @@ def test_feedback_create__is_strict_about_nested_parts(body: dict[str, Any], loc
     with pytest.raises(ValidationError) as raised:
         FeedbackCreate.model_validate({"unit_id": "b", "channel": "app", **body})
     assert any(location in (str(p) for p in error["loc"]) for error in raised.value.errors())
+
+
+def test_check_move__gives_the_path_under_the_new_parent() -> None:
+    assert check_move("north/b-001", "south") == "south/b-001"
+    assert check_move("north/b-001", None) == "b-001"
+    assert check_move("north", "south/s-001") == "south/s-001/north"
+    assert check_move("north", "northeast") == "northeast/north", "a sibling sharing the prefix is no descendant"
+
+
+@pytest.mark.parametrize("new_parent", ["north", "north/b-001", "north/b-001/c-1"])
+def test_check_move__rejects_moving_under_itself_or_a_descendant(new_parent: str) -> None:
+    with pytest.raises(Rejected) as raised:
+        check_move("north", new_parent)
+    assert raised.value.field == "parent_id"
+
+
+def test_moved_path__replaces_the_subtrees_root_only() -> None:
+    assert moved_path("north/b-001/c-1", old_root="north/b-001", new_root="south/b-001") == "south/b-001/c-1"
+    assert moved_path("north/b-001", old_root="north/b-001", new_root="b-001") == "b-001"
+    with pytest.raises(ValueError, match="not inside"):
+        moved_path("north/b-0012", old_root="north/b-001", new_root="south/b-001")
