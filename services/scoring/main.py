@@ -20,7 +20,7 @@ from shared.settings import PlatformSettings
 def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
     """What the scoring service consumes, and which handler takes each."""
     settings: ScoringSettings = runtime.settings  # type: ignore[assignment]
-    handlers = ScoringHandlers(min_samples=settings.min_samples)
+    handlers = ScoringHandlers(default_min_samples=settings.min_samples)
     return [
         Subscription(UnitChanged.topic, handlers.on_unit_changed),
         Subscription(FeedbackReceived.topic, handlers.on_feedback_received),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from services.scoring.index_system import Consistency, IndexSystem
+from services.scoring.index_system import Consistency, IndexSystem, IndexSystemDraft
 from shared.events import IndicatorScore
 
 
@@ -82,10 +82,19 @@ class ComparisonRead(BaseModel):
     indicators: list[IndicatorChange]
 
 
+class IndexSystemUpdate(IndexSystemDraft):
+    """A new index system version as submitted, and optionally the organisation's minimum sample size."""
+
+    min_samples: int | None = Field(
+        default=None, ge=1, description="Below this, a figure is flagged and raises no alert; omitted: unchanged"
+    )
+
+
 class IndexSystemRead(BaseModel):
     """An organisation's current index system, with the AHP consistency of the groups weighted by AHP."""
 
     index_system: IndexSystem
+    min_samples: int
     consistency: list[Consistency]
     changed_at: datetime | None
     changed_by: str | None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,11 +13,16 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from services.scoring.aggregation import Window
 from services.scoring.index_system import IndexSystem, default_index_system
 from services.scoring.statistics import MetricStats, merge_all
-from shared.storage import Database, Document
+from shared.events import FeedbackErased, FeedbackReceived
+from shared.storage import Database, Document, find_in
 
 AGGREGATES = "aggregates"
 UNITS = "units"
 INDEX_SYSTEMS = "index_systems"
+# One row per feedback added to the aggregates (insert-only), and one tombstone per erased feedback:
+# erasures travel on another topic than the feedback, so either may come first.
+COUNTED = "counted"
+ERASED = "erased"
 
 INDEXES = {
     AGGREGATES: [
@@ -38,7 +44,43 @@ INDEXES = {
         IndexModel([("org", ASCENDING), ("version", ASCENDING)], unique=True),
         IndexModel([("org", ASCENDING), ("current", ASCENDING)]),
     ],
+    # Looked up by _id only (feedback_key).
+    COUNTED: [],
+    ERASED: [],
 }
+
+
+def feedback_key(org: str, feedback_id: str) -> str:
+    """The id of a feedback's counted row and tombstone."""
+    return f"{org}|{feedback_id}"
+
+
+def counted_document(event: FeedbackReceived, now: datetime) -> Document:
+    """The row recording that a feedback was added to the aggregates."""
+    return {
+        "_id": feedback_key(event.org, event.feedback_id),
+        "org": event.org,
+        "feedback_id": event.feedback_id,
+        "unit_id": event.unit_id,
+        "counted_at": now,
+    }
+
+
+def tombstone_document(event: FeedbackErased, now: datetime) -> Document:
+    """The tombstone of an erased feedback: it is never added, and taken out at most once."""
+    return {
+        "_id": feedback_key(event.org, event.feedback_id),
+        "org": event.org,
+        "feedback_id": event.feedback_id,
+        "erased_at": now,
+    }
+
+
+async def stored_ids(
+    db: Database, collection: str, ids: Sequence[str], session: AsyncClientSession | None = None
+) -> set[str]:
+    """Which of ``ids`` the collection holds: one chunked lookup for all."""
+    return {document["_id"] for document in await find_in(db, collection, "_id", ids, session=session)}
 
 
 async def current_index_system_documents(
@@ -49,14 +91,28 @@ async def current_index_system_documents(
     return {document["org"]: document async for document in db[INDEX_SYSTEMS].find(query, session=session)}
 
 
-async def current_index_systems(
-    db: Database, orgs: Iterable[str], session: AsyncClientSession | None = None
-) -> dict[str, IndexSystem]:
-    """Each organisation's current index system, the default where it has set none."""
+@dataclass(frozen=True)
+class ScoringPolicy:
+    """How an organisation is scored: its current index system and the sample size below which a figure is flagged."""
+
+    system: IndexSystem
+    min_samples: int
+
+
+async def current_policies(
+    db: Database, orgs: Iterable[str], *, default_min_samples: int, session: AsyncClientSession | None = None
+) -> dict[str, ScoringPolicy]:
+    """Each organisation's scoring policy: the defaults for what it has not set, one query for all."""
     wanted = set(orgs)
     stored = await current_index_system_documents(db, wanted, session)
     default = default_index_system()
-    return {org: IndexSystem.model_validate(stored[org]["system"]) if org in stored else default for org in wanted}
+    return {
+        org: ScoringPolicy(
+            IndexSystem.model_validate(stored[org]["system"]) if org in stored else default,
+            stored.get(org, {}).get("min_samples") or default_min_samples,
+        )
+        for org in wanted
+    }
 
 
 def index_system_document(org: str, system: IndexSystem, details: dict[str, Any]) -> Document:

@@ -16,11 +16,12 @@ from services.scoring.aggregation import (
     score,
     window,
 )
-from services.scoring.index_system import IndexSystem, IndexSystemDraft, build_index_system, default_index_system
+from services.scoring.index_system import IndexSystem, build_index_system, default_index_system
 from services.scoring.models import (
     ChildRank,
     ComparisonRead,
     IndexSystemRead,
+    IndexSystemUpdate,
     IndicatorChange,
     RankingRead,
     ScoreRead,
@@ -52,9 +53,9 @@ async def get_unit(db: Database, *, principal: Principal, unit_id: str) -> Docum
     return unit
 
 
-async def get_index_system(db: Database, *, org: str) -> IndexSystem:
-    """The organisation's current index system, the default until it sets one."""
-    return (await repository.current_index_systems(db, [org]))[org]
+async def get_policy(db: Database, *, org: str, default_min_samples: int) -> repository.ScoringPolicy:
+    """The organisation's current index system and minimum sample size, the defaults until it sets them."""
+    return (await repository.current_policies(db, [org], default_min_samples=default_min_samples))[org]
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -81,7 +82,7 @@ def check_indicator(system: IndexSystem, indicator: str) -> None:
         )
 
 
-async def get_score(db: Database, *, unit: Document, period: str, min_samples: int) -> ScoreRead:
+async def get_score(db: Database, *, unit: Document, period: str, default_min_samples: int) -> ScoreRead:
     """A unit's figures for the latest stored period, or for a rolling window ending now."""
     org, path = unit["org"], unit["path"]
     if period in ROLLING_WINDOWS:
@@ -95,8 +96,9 @@ async def get_score(db: Database, *, unit: Document, period: str, min_samples: i
         if document is None:
             raise NotFound("score for unit", unit["id"])
         stats, start = MetricStats.from_document(document.get("stats", {})), document["period_start"]
-    system = await get_index_system(db, org=org)
-    composite, indicators = figures(system, stats, min_samples)
+    policy = await get_policy(db, org=org, default_min_samples=default_min_samples)
+    system = policy.system
+    composite, indicators = figures(system, stats, policy.min_samples)
     return ScoreRead(
         unit_id=unit["id"],
         unit_path=path,
@@ -117,16 +119,17 @@ async def get_series(
     period: str,
     start: datetime | None,
     end: datetime | None,
-    min_samples: int,
+    default_min_samples: int,
 ) -> SeriesRead:
     """An indicator of a unit per period from ``start`` to ``end`` (by default the recent past)."""
-    system = await get_index_system(db, org=unit["org"])
+    policy = await get_policy(db, org=unit["org"], default_min_samples=default_min_samples)
+    system = policy.system
     check_indicator(system, indicator)
     last = period_start(period, as_utc(end) if end else datetime.now(UTC))
     first = period_start(period, as_utc(start) if start else last - SERIES_DEFAULT_SPAN[period])
     stored = await repository.series_stats(db, unit["org"], unit["path"], period, first, last, MAX_SERIES_POINTS)
     points = [
-        SeriesPoint(period_start=moment, **figures(system, stats, min_samples)[1][indicator].model_dump())
+        SeriesPoint(period_start=moment, **figures(system, stats, policy.min_samples)[1][indicator].model_dump())
         for moment, stats in stored
     ]
     return SeriesRead(
@@ -140,10 +143,11 @@ async def get_series(
 
 
 async def get_ranking(
-    db: Database, *, unit: Document, indicator: str, period: str, at: datetime | None, min_samples: int
+    db: Database, *, unit: Document, indicator: str, period: str, at: datetime | None, default_min_samples: int
 ) -> RankingRead:
     """The unit's active children ranked on an indicator in the period (or rolling window) containing ``at``."""
-    system = await get_index_system(db, org=unit["org"])
+    policy = await get_policy(db, org=unit["org"], default_min_samples=default_min_samples)
+    system = policy.system
     check_indicator(system, indicator)
     children = {
         child["path"]: child
@@ -152,7 +156,8 @@ async def get_ranking(
     span = window(period, as_utc(at) if at else datetime.now(UTC))
     stats = await repository.window_stats(db, unit["org"], children, span)
     by_path = {
-        path: figures(system, stats.get(path, MetricStats.empty()), min_samples)[1][indicator] for path in children
+        path: figures(system, stats.get(path, MetricStats.empty()), policy.min_samples)[1][indicator]
+        for path in children
     }
     order = ranked({path: figure.score for path, figure in by_path.items()})
     return RankingRead(
@@ -176,15 +181,16 @@ async def get_ranking(
 
 
 async def get_comparison(
-    db: Database, *, unit: Document, period: str, a: datetime, b: datetime, min_samples: int
+    db: Database, *, unit: Document, period: str, a: datetime, b: datetime, default_min_samples: int
 ) -> ComparisonRead:
     """Every indicator of a unit in the periods (or rolling windows) containing ``a`` and ``b``."""
-    system = await get_index_system(db, org=unit["org"])
+    policy = await get_policy(db, org=unit["org"], default_min_samples=default_min_samples)
+    system = policy.system
     spans = [window(period, as_utc(moment)) for moment in (a, b)]
     both = []
     for span in spans:
         stats = (await repository.window_stats(db, unit["org"], [unit["path"]], span)).get(unit["path"])
-        both.append(figures(system, stats, min_samples)[1] if stats else {})
+        both.append(figures(system, stats, policy.min_samples)[1] if stats else {})
     names = ["composite", *(i.id for i in system.iter_indicators())]
     return ComparisonRead(
         unit_id=unit["id"],
@@ -205,29 +211,49 @@ async def get_comparison(
     )
 
 
-async def get_index_system_read(db: Database, *, org: str) -> IndexSystemRead:
-    """The organisation's current index system with its AHP consistency and who changed it when."""
+async def get_index_system_read(db: Database, *, org: str, default_min_samples: int) -> IndexSystemRead:
+    """The organisation's current index system with its AHP consistency, minimum sample size and who changed it."""
     stored = (await repository.current_index_system_documents(db, [org])).get(org)
     if stored is None:
-        return IndexSystemRead(index_system=default_index_system(), consistency=[], changed_at=None, changed_by=None)
+        return IndexSystemRead(
+            index_system=default_index_system(),
+            min_samples=default_min_samples,
+            consistency=[],
+            changed_at=None,
+            changed_by=None,
+        )
     return IndexSystemRead(
         index_system=IndexSystem.model_validate(stored["system"]),
+        min_samples=stored.get("min_samples") or default_min_samples,
         consistency=stored["consistency"],
         changed_at=stored["changed_at"],
         changed_by=stored["changed_by"],
     )
 
 
-async def change_index_system(runtime: Runtime, *, principal: Principal, draft: IndexSystemDraft) -> IndexSystemRead:
-    """Store the draft as the organisation's next index system version; 409 if made from a stale version."""
-    current = await get_index_system(runtime.db, org=principal.org)
-    if draft.version is not None and draft.version != current.version:
+async def change_index_system(
+    runtime: Runtime, *, principal: Principal, update: IndexSystemUpdate, default_min_samples: int
+) -> IndexSystemRead:
+    """Store the update as the organisation's next index system version; 409 if made from a stale version.
+
+    A minimum sample size left out keeps the current one; one never set follows the service's default.
+    """
+    stored = (await repository.current_index_system_documents(runtime.db, [principal.org])).get(principal.org)
+    current = IndexSystem.model_validate(stored["system"]) if stored else default_index_system()
+    if update.version is not None and update.version != current.version:
         raise Problem(
-            409, "Stale index system", f"the change was made from version {draft.version}; current is {current.version}"
+            409,
+            "Stale index system",
+            f"the change was made from version {update.version}; current is {current.version}",
         )
-    system, consistency = build_index_system(draft, current.version + 1)
+    system, consistency = build_index_system(update, current.version + 1)
+    min_samples = update.min_samples or (stored or {}).get("min_samples")
     changed = IndexSystemRead(
-        index_system=system, consistency=consistency, changed_at=datetime.now(UTC), changed_by=principal.subject
+        index_system=system,
+        min_samples=min_samples or default_min_samples,
+        consistency=consistency,
+        changed_at=datetime.now(UTC),
+        changed_by=principal.subject,
     )
     work = runtime.unit_of_work()
     # One transaction retires the current version and adds the next; the unique (org, version)
@@ -241,7 +267,10 @@ async def change_index_system(runtime: Runtime, *, principal: Principal, draft: 
         repository.index_system_document(
             principal.org,
             system,
-            changed.model_dump(mode="python", include={"consistency", "changed_at", "changed_by"}),
+            {
+                **changed.model_dump(mode="python", include={"consistency", "changed_at", "changed_by"}),
+                "min_samples": min_samples,
+            },
         ),
     )
     try:

@@ -13,4 +13,8 @@ class ScoringSettings(ServiceSettings):
 
     port: int = 8102
     database: str = "qualityloop_scoring"
-    min_samples: int = Field(default=5, ge=1, description="Below this, a figure is flagged and raises no alert")
+    min_samples: int = Field(
+        default=5,
+        ge=1,
+        description="Below this, a figure is flagged and raises no alert; an organisation may set its own",
+    )

@@ -14,8 +14,15 @@ from pydantic import ValidationError
 
 from services.scoring import service
 from services.scoring.aggregation import PERIODS, READ_PERIODS
-from services.scoring.index_system import AhpInconsistentError, IndexSystemDraft
-from services.scoring.models import ComparisonRead, IndexSystemRead, RankingRead, ScoreRead, SeriesRead
+from services.scoring.index_system import AhpInconsistentError
+from services.scoring.models import (
+    ComparisonRead,
+    IndexSystemRead,
+    IndexSystemUpdate,
+    RankingRead,
+    ScoreRead,
+    SeriesRead,
+)
 from services.scoring.settings import ScoringSettings
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.events import IndicatorScore
@@ -40,8 +47,8 @@ async def visible_unit(unit_id: str, runtime: RuntimeDep, principal: CurrentPrin
 VisibleUnit = Annotated[Document, Depends(visible_unit)]
 
 
-def min_samples(runtime: Runtime) -> int:
-    """The sample size below which a figure is flagged."""
+def default_min_samples(runtime: Runtime) -> int:
+    """The sample size below which a figure is flagged, for organisations that have not set their own."""
     settings: ScoringSettings = runtime.settings  # type: ignore[assignment]
     return settings.min_samples
 
@@ -49,16 +56,20 @@ def min_samples(runtime: Runtime) -> int:
 @router.get("/index-systems/current", response_model=IndexSystemRead, tags=["index-systems"])
 async def current_index_system(runtime: RuntimeDep, principal: CurrentPrincipal) -> IndexSystemRead:
     """The index system the organisation's scores are computed with."""
-    return await service.get_index_system_read(runtime.db, org=principal.org)
+    return await service.get_index_system_read(
+        runtime.db, org=principal.org, default_min_samples=default_min_samples(runtime)
+    )
 
 
 @router.put("/index-systems/current", response_model=IndexSystemRead, tags=["index-systems"])
 async def change_index_system(
-    draft_in: IndexSystemDraft, runtime: RuntimeDep, principal: IndexSystemEditor
+    index_system_in: IndexSystemUpdate, runtime: RuntimeDep, principal: IndexSystemEditor
 ) -> IndexSystemRead:
-    """Set a new version of the index system: weights given directly or derived from AHP matrices (CR < 0.1)."""
+    """Set a new version of the index system (weights direct or by AHP, CR < 0.1) and the minimum sample size."""
     try:
-        return await service.change_index_system(runtime, principal=principal, draft=draft_in)
+        return await service.change_index_system(
+            runtime, principal=principal, update=index_system_in, default_min_samples=default_min_samples(runtime)
+        )
     except AhpInconsistentError as error:
         raise Problem(422, "Inconsistent AHP judgements", str(error)) from error
     except ValidationError as error:
@@ -74,7 +85,9 @@ async def current_score(
     request: Request, unit: VisibleUnit, runtime: RuntimeDep, period: Period = "all", format: Format = None
 ) -> ScoreRead | Response:
     """A unit's latest figures for a period or rolling window: composite, every indicator, samples, intervals."""
-    read = await service.get_score(runtime.db, unit=unit, period=period, min_samples=min_samples(runtime))
+    read = await service.get_score(
+        runtime.db, unit=unit, period=period, default_min_samples=default_min_samples(runtime)
+    )
     if not _wants_csv(request, format):
         return read
     rows = [{"indicator": name, **figure.model_dump()} for name, figure in read.indicators.items()]
@@ -100,7 +113,7 @@ async def score_series(
         period=period,
         start=start,
         end=end,
-        min_samples=min_samples(runtime),
+        default_min_samples=default_min_samples(runtime),
     )
     if not _wants_csv(request, format):
         return read
@@ -120,7 +133,12 @@ async def children_ranking(
 ) -> RankingRead | Response:
     """A unit's children ranked on an indicator, best first."""
     read = await service.get_ranking(
-        runtime.db, unit=unit, indicator=indicator, period=period, at=at, min_samples=min_samples(runtime)
+        runtime.db,
+        unit=unit,
+        indicator=indicator,
+        period=period,
+        at=at,
+        default_min_samples=default_min_samples(runtime),
     )
     if not _wants_csv(request, format):
         return read
@@ -141,7 +159,7 @@ async def compare_periods(
 ) -> ComparisonRead | Response:
     """Every indicator of a unit in two periods, and how much each moved from a to b."""
     read = await service.get_comparison(
-        runtime.db, unit=unit, period=period, a=a, b=b, min_samples=min_samples(runtime)
+        runtime.db, unit=unit, period=period, a=a, b=b, default_min_samples=default_min_samples(runtime)
     )
     if not _wants_csv(request, format):
         return read

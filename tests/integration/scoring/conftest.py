@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
+from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.scoring import repository
+from services.scoring.aggregation import PERIODS, AggregateKey, period_start
+from services.scoring.handlers import ScoringHandlers
 from services.scoring.main import create_app
 from services.scoring.settings import ScoringSettings
+from services.scoring.statistics import MetricStats
+from shared.consumer import BatchContext
 from shared.events import Envelope, Event, FeedbackErased, FeedbackReceived, Ratings, UnitChanged
-from shared.storage import INBOX, Database
+from shared.storage import INBOX, Database, UnitOfWork, apply, in_transaction
 from tests.harness import RunningService, Stack, eventually, produce, unique
 
 
@@ -97,3 +103,30 @@ async def handled(db: Database, *envelopes: Envelope) -> None:
         return await db[INBOX].count_documents({"_id": {"$in": ids}}) == len(set(ids))
 
     await eventually(all_in_inbox)
+
+
+async def figures(db: Database, org: str) -> dict[str, MetricStats]:
+    """Every stored aggregate of the organisation: its statistics by aggregate id."""
+    documents = db[repository.AGGREGATES].find({"org": org})
+    return {document["_id"]: MetricStats.from_document(document.get("stats", {})) async for document in documents}
+
+
+def every_period(org: str, paths: list[str], moment: datetime, stats: MetricStats) -> dict[str, MetricStats]:
+    """The aggregate ids of ``paths`` in every period containing ``moment``, each with ``stats``."""
+    return {
+        AggregateKey(org, path, period, period_start(period, moment)).id: stats for path in paths for period in PERIODS
+    }
+
+
+async def in_one_batch(scoring: RunningService, *steps: tuple[str, Sequence[Envelope]]) -> None:
+    """Run handlers one after another in one transaction, as the consumer does with a batch of several topics."""
+    runtime = scoring.app.state.runtime
+    handlers = ScoringHandlers(default_min_samples=2)
+
+    async def work(session: AsyncClientSession) -> None:
+        batch = BatchContext(runtime.db, session, UnitOfWork("scoring"))
+        for handler, envelopes in steps:
+            await getattr(handlers, handler)(envelopes, batch)
+        await apply(runtime.db, session, [batch.unit])
+
+    await in_transaction(runtime.client, work)

@@ -223,3 +223,33 @@ async def test_index_system__a_change_is_a_new_version_that_scores_use(stack: St
         json.loads(row["value"])["index_version"] for row in published if json.loads(row["value"])["org"] == org
     }
     assert versions == {2}
+
+
+async def test_index_system__an_organisations_minimum_sample_flags_its_figures(stack: Stack, scoring: RunningService):
+    org = unique("org")
+    async with _client(stack, scoring, org, "quality_manager") as http:
+        default = (await http.get("/api/v1/index-systems/current")).json()
+        refused = await http.put("/api/v1/index-systems/current", json={**CSAT_AND_NPS, "min_samples": 0})
+        raised = await http.put("/api/v1/index-systems/current", json={**CSAT_AND_NPS, "min_samples": 3})
+        kept = await http.put("/api/v1/index-systems/current", json=CSAT_AND_NPS)
+
+        units = [unit_created(org, "r"), unit_created(org, "r/b")]
+        feedback = [received(org, "r/b", datetime.now(UTC), Ratings(csat=5, nps=9)) for _ in range(2)]
+        await deliver(stack, *units, *feedback)
+        await handled(scoring.app.state.runtime.db, *units, *feedback)
+        score = (await http.get("/api/v1/scores/b")).json()
+
+    # The service's default (2 in these tests) until the organisation sets its own.
+    assert default["min_samples"] == 2
+    assert refused.status_code == 422
+    assert (raised.status_code, raised.json()["min_samples"]) == (200, 3)
+    assert (kept.json()["index_system"]["version"], kept.json()["min_samples"]) == (3, 3)
+    # Two feedback: enough by the service's default, too few by the organisation's minimum of 3.
+    assert score["sample_size"] == 2
+    assert (score["indicators"]["csat"]["insufficient"], score["indicators"]["composite"]["insufficient"]) == (
+        True,
+        True,
+    )
+    published = await scoring.app.state.runtime.db.outbox.find({"topic": "score.updated"}).to_list(None)
+    minimums = {json.loads(row["value"])["min_samples"] for row in published if json.loads(row["value"])["org"] == org}
+    assert minimums == {3}

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from services.scoring.aggregation import Window, difference, feedback_stats, period_start, ranked, window
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.scoring.aggregation import (
+    PERIODS,
+    AggregateKey,
+    Contributions,
+    Move,
+    Window,
+    difference,
+    feedback_stats,
+    period_start,
+    ranked,
+    window,
+)
+from services.scoring.statistics import QUALITY_DIMENSIONS, SERVQUAL_DIMENSIONS, MetricStats, merge_all
+from shared.auth import lineage
 from shared.events import IndicatorScore, Ratings, ServqualItem
 
 
@@ -114,3 +131,84 @@ def test_difference__is_b_minus_a_and_none_without_both_values():
     assert difference(a, b) == 15.5
     assert difference(a, IndicatorScore(value=None, sample_size=0, insufficient=True)) is None
     assert difference(None, b) is None
+
+
+def test_move__to_another_region_leaves_and_joins_region_and_city():
+    move = Move("north/beijing/b1", "south/shanghai/b1")
+
+    assert move.is_subtree_root
+    assert (move.ancestors_left(), move.ancestors_joined()) == (
+        ["north", "north/beijing"],
+        ["south", "south/shanghai"],
+    )
+
+
+def test_move__within_a_region_keeps_the_region():
+    move = Move("north/beijing/b1", "north/tianjin/b1")
+
+    assert (move.ancestors_left(), move.ancestors_joined()) == (["north/beijing"], ["north/tianjin"])
+
+
+def test_move__to_the_top_level_leaves_every_ancestor():
+    move = Move("north/beijing/b1", "b1")
+
+    assert move.is_subtree_root
+    assert (move.ancestors_left(), move.ancestors_joined()) == (["north", "north/beijing"], [])
+
+
+def test_move__a_descendant_keeps_its_parent_and_changes_no_ancestor_figures():
+    move = Move("north/beijing/b1/d1", "south/shanghai/b1/d1")
+
+    assert not move.is_subtree_root
+    assert (move.ancestors_left(), move.ancestors_joined()) == ([], [])
+
+
+# ---------------------------------------------------------------------------
+# Properties
+
+ratings_strategy = st.builds(
+    Ratings,
+    csat=st.none() | st.integers(1, 5),
+    nps=st.none() | st.integers(0, 10),
+    ces=st.none() | st.integers(1, 7),
+    servqual=st.dictionaries(
+        st.sampled_from(SERVQUAL_DIMENSIONS),
+        st.builds(ServqualItem, perception=st.integers(1, 7), expectation=st.integers(1, 7)),
+    ),
+    dimensions=st.dictionaries(st.sampled_from(QUALITY_DIMENSIONS), st.integers(1, 5)),
+    measures=st.dictionaries(st.sampled_from(["waiting_time_seconds", "resolved"]), st.floats(0.0, 10_000.0)),
+)
+moments = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 3, 31), timezones=st.just(UTC))
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> list[str]:
+    """The unit paths of a random tree under one root: each new unit hangs under any earlier one."""
+    paths = ["u0"]
+    for unit in range(1, draw(st.integers(1, 12))):
+        paths.append(f"{paths[draw(st.integers(0, unit - 1))]}/u{unit}")
+    return paths
+
+
+@given(trees(), st.lists(st.tuples(st.integers(0, 11), ratings_strategy, moments, st.none() | st.floats(0, 1))))
+def test_contributions__a_unit_rolls_up_its_own_feedback_and_its_childrens(
+    paths: list[str], feedback: list[tuple[int, Ratings, datetime, float | None]]
+) -> None:
+    contributions = Contributions()
+    direct: dict[AggregateKey, list[MetricStats]] = {}
+    for unit, ratings, moment, sentiment in feedback:
+        path, stats = paths[unit % len(paths)], feedback_stats(ratings, sentiment)
+        contributions.add("org", lineage(path), moment, stats)
+        for period in PERIODS:
+            direct.setdefault(AggregateKey("org", path, period, period_start(period, moment)), []).append(stats)
+
+    rolled_up = contributions.deltas
+    assert set(rolled_up) == {replace(key, unit_path=above) for key in direct for above in lineage(key.unit_path)}
+    for key, stats in rolled_up.items():
+        children = [path for path in paths if path.rpartition("/")[0] == key.unit_path]
+        parts = [rolled_up.get(replace(key, unit_path=child), MetricStats.empty()) for child in children]
+        assert stats == merge_all([*parts, *direct.get(key, [])]), key
+    everything = [feedback_stats(ratings, sentiment) for _, ratings, _, sentiment in feedback]
+    assert rolled_up.get(
+        AggregateKey("org", "u0", "all", period_start("all", datetime.now(UTC))), MetricStats.empty()
+    ) == (merge_all(everything))
