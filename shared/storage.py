@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, InsertOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import CollectionInvalid, PyMongoError
+from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError, PyMongoError
 
 from shared.events import Envelope, Event
 from shared.telemetry import current_carrier
@@ -26,6 +26,7 @@ Document = dict[str, Any]
 Database = AsyncDatabase[Document]
 T = TypeVar("T")
 
+DUPLICATE_KEY = 11000
 OUTBOX = "outbox"
 INBOX = "inbox"
 DEAD_LETTERS = "dead_letters"
@@ -199,7 +200,19 @@ class GroupCommitter:
         self._on_commit()
 
     async def _commit_units(self, units: list[UnitOfWork]) -> None:
-        await in_transaction(self._client, lambda session: apply(self._db, session, units))
+        try:
+            await in_transaction(self._client, lambda session: apply(self._db, session, units))
+        except BulkWriteError as error:
+            raise _as_duplicate_key(error) from error
+
+
+def _as_duplicate_key(error: BulkWriteError) -> PyMongoError:
+    """A bulk write that broke a unique index, as the DuplicateKeyError a single write would raise."""
+    details: Any = error.details or {}
+    duplicates = [e for e in details.get("writeErrors", []) if e.get("code") == DUPLICATE_KEY]
+    if not duplicates:
+        return error
+    return DuplicateKeyError(duplicates[0].get("errmsg", "duplicate key"), DUPLICATE_KEY, duplicates[0])
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 from pydantic import ValidationError
 from pymongo import DeleteMany, UpdateMany, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.feedback import enrichment, repository
 from services.feedback.domain import (
@@ -52,14 +52,6 @@ from shared.service import Runtime
 from shared.storage import Database, Document, UnitOfWork
 
 UnitChange = Literal["created", "renamed", "moved", "deactivated"]
-DUPLICATE_KEY = 11000
-
-
-def _duplicate_key(error: DuplicateKeyError | BulkWriteError) -> bool:
-    """Whether a write broke a unique index; a unit of work's bulk write reports it as a BulkWriteError."""
-    if isinstance(error, DuplicateKeyError):
-        return True
-    return any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))
 
 
 def _rejected(error: Rejected) -> Problem:
@@ -266,9 +258,7 @@ async def _commit_tree_change(runtime: Runtime, work: UnitOfWork, *, org: str, c
     """
     try:
         await runtime.commit(work)
-    except (DuplicateKeyError, BulkWriteError) as error:
-        if not _duplicate_key(error):
-            raise
+    except DuplicateKeyError as error:
         raise Problem(409, "Conflict", conflict) from error
     repository.UNIT_CACHE.forget(runtime.db.name, org)
 
@@ -470,9 +460,9 @@ async def _take_in(runtime: Runtime, *, principal: Principal, submissions: Seque
             return outcomes
         try:
             await runtime.commit(work)
-        except (DuplicateKeyError, BulkWriteError) as error:
+        except DuplicateKeyError:
             # A concurrent request stored one of these ids first: decide again, it is now a duplicate.
-            if attempt or not _duplicate_key(error):
+            if attempt:
                 raise
             continue
         return outcomes
