@@ -17,6 +17,7 @@ TYPE_PREFIX = "qualityloop."
 
 ServqualDimension = Literal["tangibles", "reliability", "responsiveness", "assurance", "empathy"]
 QualityDimension = Literal["effect", "speed", "attitude", "reliability", "cost", "innovation"]
+UnitChange = Literal["created", "renamed", "moved", "deactivated"]
 FeedbackKind = Literal["rating", "comment", "complaint", "audit", "measure"]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Sentiment = Annotated[float | None, Field(ge=0, le=1, description="Comment sentiment, 0 negative to 1 positive")]
@@ -109,7 +110,7 @@ class UnitChanged(Event):
     """A unit of an organisation's tree was created, renamed, moved or deactivated."""
 
     topic: ClassVar[str] = "unit.changed"
-    change: Literal["created", "renamed", "moved", "deactivated"]
+    change: UnitChange
     name: str
     kind: str
     parent_id: str | None

@@ -45,13 +45,11 @@ from services.feedback.models import (
 )
 from services.feedback.settings import FeedbackSettings
 from shared.auth import Principal, lineage
-from shared.events import Audit, Complaint, Envelope, FeedbackErased, FeedbackReceived, Ratings, UnitChanged
+from shared.events import Audit, Complaint, Envelope, FeedbackErased, FeedbackReceived, Ratings, UnitChange, UnitChanged
 from shared.pagination import new_id, paginate
 from shared.problems import NotFound, Problem, validation_errors
 from shared.service import Runtime
 from shared.storage import Database, Document, UnitOfWork
-
-UnitChange = Literal["created", "renamed", "moved", "deactivated"]
 
 
 def _rejected(error: Rejected) -> Problem:
