@@ -34,18 +34,19 @@ def envelope(event: Event) -> Envelope:
     return Envelope(data=event, source="/tests")
 
 
-def unit_created(org: str, path: str) -> Envelope:
-    """A unit.changed event creating the unit at ``path``."""
+def unit_created(org: str, path: str, *, previous_path: str | None = None) -> Envelope:
+    """A unit.changed event creating the unit at ``path`` (or, given its previous path, moving it there)."""
     parent, _, unit_id = path.rpartition("/")
     return envelope(
         UnitChanged(
             org=org,
             unit_id=unit_id,
             unit_path=path,
-            change="created",
+            change="moved" if previous_path else "created",
             name=unit_id.upper(),
             kind="unit",
             parent_id=parent.rpartition("/")[2] or None,
+            previous_path=previous_path,
         )
     )
 

@@ -12,12 +12,11 @@ from services.scoring import repository
 from services.scoring.aggregation import feedback_stats
 from services.scoring.statistics import MetricStats, merge_all
 from shared.auth import lineage
-from shared.events import Envelope, Ratings, UnitChanged
+from shared.events import Envelope, Ratings
 from shared.storage import DEAD_LETTERS, OUTBOX, Database
 from tests.harness import RunningService, Stack, unique
 from tests.integration.scoring.conftest import (
     deliver,
-    envelope,
     every_period,
     figures,
     handled,
@@ -43,19 +42,7 @@ TREE = (
 
 def moved(org: str, previous_path: str, path: str) -> Envelope:
     """The unit.changed event the feedback service publishes for one unit of a moved subtree."""
-    parent, _, unit_id = path.rpartition("/")
-    return envelope(
-        UnitChanged(
-            org=org,
-            unit_id=unit_id,
-            unit_path=path,
-            change="moved",
-            name=unit_id.upper(),
-            kind="unit",
-            parent_id=parent.rpartition("/")[2] or None,
-            previous_path=previous_path,
-        )
-    )
+    return unit_created(org, path, previous_path=previous_path)
 
 
 def expected(org: str, placed: list[tuple[str, datetime, Ratings]]) -> dict[str, MetricStats]:
