@@ -15,7 +15,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry.trace import Span, Status, StatusCode
 from pymongo import AsyncMongoClient, InsertOne
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from shared.events import Envelope, UnparseableEvent, dead_letter_topic, decode_headers, parse_envelope
 from shared.pagination import new_id
@@ -126,6 +126,7 @@ class BatchConsumer:
 
     async def _run(self) -> None:
         while not self._stopping:
+            batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
             try:
                 batches = await self._consumer.getmany(timeout_ms=200, max_records=self._batch_size)
                 records = [r for partition in batches.values() for r in partition]
@@ -140,8 +141,12 @@ class BatchConsumer:
                         # transaction each); after an idle spell the first record is handled at once.
                         await asyncio.sleep(UNDER_LOAD_LINGER_SECONDS)
             except (KafkaError, PyMongoError, OSError) as error:
-                # Nothing was committed: the batch will be redelivered and the inbox absorbs repeats.
-                log.warning("consumer pass failed, retrying", extra={"error": repr(error)})
+                # The broker or database is unreachable: nothing of this batch was committed. Rewind to
+                # its start so it is fetched again once they are back; the inbox absorbs what repeats.
+                log.warning("consumer pass failed, retrying the batch", extra={"error": repr(error)})
+                for tp, records in batches.items():
+                    if records:
+                        self._consumer.seek(tp, records[0].offset)
                 await asyncio.sleep(1)
 
     async def process(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
@@ -204,6 +209,8 @@ class BatchConsumer:
                 rejected = await in_transaction(self._client, lambda session: self._transact(session, messages))
                 self._on_commit()
                 return rejected
+            except (ConnectionFailure, KafkaError):
+                raise  # an outage is not the event's fault: retry the whole batch, dead-letter nothing
             except Exception as error:  # a handler's bug must not stop the partition: retry, then DLQ
                 reason = f"{type(error).__name__}: {error}"[:2000]
                 log.warning("batch failed", extra={"attempt": attempt, "events": len(messages), "error": reason})

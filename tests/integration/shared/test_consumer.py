@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient, InsertOne
+from pymongo.errors import AutoReconnect
 
 from shared.consumer import BatchConsumer, BatchContext, Subscription
 from shared.events import ActionUpdated, Envelope
@@ -32,11 +33,17 @@ async def _send(stack: Stack, topic: str, envelope: Envelope) -> None:
 class Recorder:
     """A handler that stores what it handles, and fails on statuses named 'poison'."""
 
+    def __init__(self) -> None:
+        self.outages = 0
+
     async def handle(self, envelopes: Sequence[Envelope], batch: BatchContext) -> None:
         for envelope in envelopes:
             assert isinstance(envelope.data, ActionUpdated)
             if envelope.data.status == "poison":
                 raise ValueError("cannot handle poison")
+            if envelope.data.status == "outage" and self.outages < 2:
+                self.outages += 1
+                raise AutoReconnect("the database went away")
             if envelope.data.status == "refused":
                 batch.reject(envelope, "refused: not a status this handler takes")
                 continue
@@ -136,3 +143,15 @@ async def test_event_the_handler_rejects__is_dead_lettered_and_its_batch_is_kept
     assert dead[0]["headers"]["dlq_reason"] == "refused: not a status this handler takes"
     assert await db.handled.find_one({"event_id": refused.id}) is None
     assert await db[INBOX].count_documents({"_id": refused.id}) == 1
+
+
+async def test_database_outage__retries_the_batch_and_dead_letters_nothing(stack: Stack, consumer_on):
+    topic = unique("topic")
+    db = await consumer_on(topic)
+    during, after = _event("outage"), _event("done")
+    for envelope in (during, after):
+        await _send(stack, topic, envelope)
+
+    await eventually(lambda: db.handled.find_one({"event_id": after.id}))
+    assert await db.handled.count_documents({"event_id": during.id}) == 1
+    assert await db[DEAD_LETTERS].count_documents({}) == 0
