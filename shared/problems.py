@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -83,6 +84,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             request, Problem(error.status_code, str(error.detail), headers=dict(error.headers or {}))
         )
+
+    @app.exception_handler(ConnectionFailure)
+    async def _unavailable(request: Request, error: ConnectionFailure) -> JSONResponse:
+        log.warning("database unreachable", extra={"path": request.url.path, "error": str(error)})
+        problem = Problem(
+            503,
+            "Service unavailable",
+            "the database is unreachable; nothing was stored, retry later",
+            headers={"Retry-After": "5"},
+        )
+        return problem_response(request, problem)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
