@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from services.scoring.index_system import CompositeScore, IndexSystem, IndicatorResult, composite
-from services.scoring.statistics import FeedbackRatings, MetricStats, ServqualRating
+from services.scoring.statistics import FeedbackRatings, MetricStats
 from shared.events import IndicatorScore, Ratings
 
 PERIODS = ("all", "hour", "day", "week", "month")
@@ -151,10 +151,7 @@ def feedback_stats(ratings: Ratings, sentiment: float | None) -> MetricStats:
             csat=ratings.csat,
             nps=ratings.nps,
             ces=ratings.ces,
-            servqual={
-                dimension: ServqualRating(perception=item.perception, expectation=item.expectation)
-                for dimension, item in ratings.servqual.items()
-            },
+            servqual=dict(ratings.servqual),
             dimensions=dict(ratings.dimensions),
             sentiment=sentiment,
             measures=dict(ratings.measures),

@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from statistics import NormalDist
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-ServqualDimension = Literal["tangibles", "reliability", "responsiveness", "assurance", "empathy"]
-QualityDimension = Literal["effect", "speed", "attitude", "reliability", "cost", "innovation"]
+from shared.events import QualityDimension, ServqualDimension, ServqualItem
+
 SERVQUAL_DIMENSIONS: tuple[str, ...] = get_args(ServqualDimension)
 QUALITY_DIMENSIONS: tuple[str, ...] = get_args(QualityDimension)
 MEASURE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -69,15 +69,6 @@ class Direction(StrEnum):
 # Input
 
 
-class ServqualRating(BaseModel):
-    """Perception and expectation of one SERVQUAL dimension, both on 1–7."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    perception: int = Field(ge=1, le=7)
-    expectation: int = Field(ge=1, le=7)
-
-
 class FeedbackRatings(BaseModel):
     """The ratings and measures carried by one feedback; every part is optional."""
 
@@ -86,7 +77,7 @@ class FeedbackRatings(BaseModel):
     csat: int | None = Field(default=None, ge=1, le=5)
     nps: int | None = Field(default=None, ge=0, le=10)
     ces: int | None = Field(default=None, ge=1, le=7)
-    servqual: dict[ServqualDimension, ServqualRating] = Field(default_factory=dict)
+    servqual: dict[ServqualDimension, ServqualItem] = Field(default_factory=dict)
     dimensions: dict[QualityDimension, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
     sentiment: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
     measures: dict[MeasureName, Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] = Field(default_factory=dict)
@@ -288,7 +279,7 @@ def _feedback_counters(r: FeedbackRatings) -> Iterator[tuple[str, int]]:
         yield from _rating(f"measure.{name}", _fixed_point(value), histogram=False)
 
 
-def _servqual_counters(servqual: Mapping[ServqualDimension, ServqualRating]) -> Iterator[tuple[str, int]]:
+def _servqual_counters(servqual: Mapping[ServqualDimension, ServqualItem]) -> Iterator[tuple[str, int]]:
     if not servqual:
         return
     for dim, rating in servqual.items():
