@@ -15,7 +15,7 @@ from types import FrameType
 
 import httpx
 
-from devstack.processes import Child, start_broker, start_database, start_gateway
+from devstack.processes import Child, port_in_use, start_broker, start_database, start_gateway
 from shared.auth import ROLES, WHOLE_ORGANISATION, ensure_signing_key, issue_token
 
 SERVICES = ("feedback", "scoring", "alerts", "improvement")
@@ -79,6 +79,12 @@ def _wait_ready(name: str, child: Child, timeout: float = 90) -> None:
 
 def run(_: argparse.Namespace) -> int:
     """Start broker, database, the four services and the gateway; stop them all on Ctrl-C."""
+    busy = [
+        f"{part} (port {port_of(part)}, QL_{part.upper()}_PORT)" for part in DEFAULT_PORTS if port_in_use(port_of(part))
+    ]
+    if busy:
+        print(f"already in use: {', '.join(busy)}. Stop what listens there or choose other ports.", flush=True)
+        return 2
     data = data_dir()
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -93,30 +99,36 @@ def run(_: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        children.append(start_broker(port_of("broker"), logs / "broker.log"))
-        children.append(start_database(port_of("database"), data / "db", logs / "database.log"))
-        for name in SERVICES:
-            children.append(_start_service(name, env, logs / f"{name}.log"))
-        for child in children[2:]:
-            _wait_ready(child.name, child)
-        children.append(start_gateway(port_of("gateway"), {n: port_of(n) for n in SERVICES}, data / "gateway"))
+        _start_everything(children, env, data)
         _announce(data)
         while not stopping:
             dead = next((c for c in children if c.process.poll() is not None), None)
             if dead:
-                print(
-                    f"{dead.name} exited with {dead.process.returncode}; see {logs}/{dead.name}.log",
-                    flush=True,
-                )
+                print(f"{dead.name} exited with {dead.process.returncode}; see {logs}/{dead.name}.log", flush=True)
                 return 1
             time.sleep(0.5)
         return 0
+    except (RuntimeError, TimeoutError) as error:
+        print(f"could not start QualityLoop: {error} (logs in {logs})", flush=True)
+        return 1
     finally:
         print("stopping…", flush=True)
         # Gateway first (no new requests), then services (they finish their batches), then the servers.
         for child in reversed(children):
             child.stop()
         print("stopped", flush=True)
+
+
+def _start_everything(children: list[Child], env: dict[str, str], data: Path) -> None:
+    """Start the parts in dependency order, appending each to ``children`` as soon as it runs."""
+    logs = data / "logs"
+    children.append(start_broker(port_of("broker"), logs / "broker.log"))
+    children.append(start_database(port_of("database"), data / "db", logs / "database.log"))
+    for name in SERVICES:
+        children.append(_start_service(name, env, logs / f"{name}.log"))
+    for child in children[2:]:
+        _wait_ready(child.name, child)
+    children.append(start_gateway(port_of("gateway"), {n: port_of(n) for n in SERVICES}, data / "gateway"))
 
 
 def _start_service(name: str, env: dict[str, str], log_path: Path) -> Child:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,3 +70,17 @@ def test_run__serves_through_the_gateway_stops_on_ctrl_c_and_keeps_its_data(tmp_
         assert kept.status_code == 200 and kept.json()["name"] == "总部"
     finally:
         assert _interrupt(second) == 0
+
+
+def test_run__refuses_to_start_on_a_port_already_in_use(tmp_path: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "QL_DATA_DIR": str(tmp_path / "data"), "QL_GATEWAY_PORT": str(port)}
+        env.update({f"QL_{part.upper()}_PORT": str(free_port()) for part in ("broker", "database", *SERVICES)})
+        result = subprocess.run(
+            [sys.executable, "-m", "devstack.cli", "run"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 2
+    assert f"gateway (port {port}, QL_GATEWAY_PORT)" in result.stdout
