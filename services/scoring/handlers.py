@@ -132,11 +132,17 @@ class ScoringHandlers:
     async def _apply(self, envelopes: Sequence[Envelope], batch: BatchContext, *, sign: int) -> None:
         contributions = Contributions()
         causes: dict[AggregateKey, Envelope] = {}
+        # A feedback sent before its unit moved may arrive after the move: count it where the unit is
+        # now, as the read copy (kept in step with the aggregates, by this consumer) says.
+        paths = await repository.current_paths(
+            batch.db, [(e.data.org, e.data.unit_id) for e in envelopes], session=batch.session
+        )
         for envelope in envelopes:
             event = envelope.data
             assert isinstance(event, FeedbackReceived | FeedbackErased)
             stats = feedback_stats(event.ratings, event.sentiment)
-            for key in contributions.add(event.org, lineage(event.unit_path), event.occurred_at, stats):
+            path = paths.get((event.org, event.unit_id), event.unit_path)
+            for key in contributions.add(event.org, lineage(path), event.occurred_at, stats):
                 causes[key] = envelope
         deltas = contributions.deltas
         if not deltas:

@@ -156,3 +156,17 @@ async def series_stats(
     )
     newest_first = [(d["period_start"], MetricStats.from_document(d.get("stats", {}))) async for d in documents]
     return newest_first[::-1]
+
+
+async def current_paths(
+    db: Database, units: Iterable[tuple[str, str]], session: AsyncClientSession | None = None
+) -> dict[tuple[str, str], str]:
+    """The path the read copy of the tree has for each (org, unit id) it knows."""
+    by_org: dict[str, list[str]] = {}
+    for org, unit_id in set(units):
+        by_org.setdefault(org, []).append(unit_id)
+    paths: dict[tuple[str, str], str] = {}
+    for org, unit_ids in by_org.items():
+        for unit in await find_in(db, UNITS, "id", sorted(unit_ids), query={"org": org}, session=session):
+            paths[org, unit["id"]] = unit["path"]
+    return paths

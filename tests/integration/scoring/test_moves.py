@@ -140,3 +140,22 @@ async def test_moved_three_times_in_one_batch__ends_where_the_last_move_puts_it(
         **every_period(org, ["north", "north/beijing", "south/shanghai"], now, MetricStats.empty()),
     }
     assert (await db[repository.UNITS].find_one({"org": org, "id": "b2"}) or {}).get("path") == "south/b2"
+
+
+async def test_feedback_sent_before_a_move_but_handled_after__counts_where_the_unit_is_now(
+    stack: Stack, scoring: RunningService
+):
+    db: Database = scoring.app.state.runtime.db
+    org, now = unique("org"), datetime.now(UTC)
+    units = [unit_created(org, path) for path in TREE]
+    await deliver(stack, *units)
+    await handled(db, *units)
+    move = moved(org, "north/beijing/b2", "south/shanghai/b2")
+    await deliver(stack, move)
+    await handled(db, move)
+
+    in_flight = received(org, "north/beijing/b2", now, Ratings(csat=4, nps=9))
+    await deliver(stack, in_flight)
+    await handled(db, in_flight)
+
+    assert await figures(db, org) == expected(org, [("south/shanghai/b2", now, Ratings(csat=4, nps=9))])
