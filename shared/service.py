@@ -199,7 +199,9 @@ def create_app(definition: ServiceDefinition, platform: PlatformSettings, settin
 
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    # No spans per ASGI receive/send: they cost a sixth of a request's CPU and say nothing the
+    # request's own span does not.
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
     return app
 
 
