@@ -81,6 +81,8 @@ class OutboxRelay:
         next_cleanup = 0.0
         next_gauge = 0.0
         while True:
+            # Cleared before the pass, so that a commit during the pass wakes the next one at once.
+            self._wake.clear()
             try:
                 if loop.time() >= next_check:
                     await self.check_incarnation()
@@ -104,7 +106,6 @@ class OutboxRelay:
                     # Under a steady stream, let rows gather: fewer, larger passes cost the database
                     # far less per row. An idle relay still answers the first commit at once.
                     await asyncio.sleep(UNDER_LOAD_LINGER_SECONDS)
-                self._wake.clear()
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
 
