@@ -28,7 +28,7 @@ from shared.problems import install_problem_handlers
 from shared.relay import OutboxRelay
 from shared.settings import PlatformSettings, ServiceSettings
 from shared.storage import Database, Document, GroupCommitter, UnitOfWork, connect, ensure_collections
-from shared.telemetry import setup_tracing
+from shared.telemetry import RequestIds, setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +202,8 @@ def create_app(definition: ServiceDefinition, platform: PlatformSettings, settin
     # No spans per ASGI receive/send: they cost a sixth of a request's CPU and say nothing the
     # request's own span does not.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
+    # Added after the instrumentation, so it runs inside the request's span.
+    app.add_middleware(RequestIds)
     return app
 
 

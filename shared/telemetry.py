@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -96,11 +97,36 @@ def start_process_span(service: str, topic: str, carrier: dict[str, str], **extr
     )
 
 
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class RequestIds:
+    """ASGI middleware: the gateway's X-Request-ID goes into every log line and onto the request's span."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Run the request with its id in context."""
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        request_id = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode() or None
+        if request_id:
+            trace.get_current_span().set_attribute("app.request_id", request_id)
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            REQUEST_ID.reset(token)
+
+
 class _TraceIds(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         context = trace.get_current_span().get_span_context()
         record.trace_id = format(context.trace_id, "032x") if context.is_valid else None
         record.span_id = format(context.span_id, "016x") if context.is_valid else None
+        record.request_id = REQUEST_ID.get()
         return True
 
 
@@ -110,7 +136,7 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     handler.addFilter(_TraceIds())
     handler.setFormatter(
         JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(trace_id)s %(span_id)s",
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(trace_id)s %(span_id)s %(request_id)s",
             rename_fields={"levelname": "level", "asctime": "time"},
             static_fields={"service": service},
         )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.e2e.conftest import Platform
+from tests.harness import Stack, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -42,3 +44,13 @@ async def test_gateway__answers_unknown_paths_and_missing_tokens_as_problems(pla
         anonymous = await http.get("/api/v1/alerts")
         assert anonymous.status_code == 401
         assert anonymous.json()["title"] == "Missing token"
+
+
+async def test_gateway_request_id__is_on_the_request_span(
+    platform: Platform, stack: Stack, spans: InMemorySpanExporter
+):
+    async with httpx.AsyncClient(base_url=platform.gateway, timeout=10) as http:
+        response = await http.get("/api/v1/rules", headers=stack.headers(unique("org"), "analyst"))
+    request_id = response.headers["x-request-id"]
+    tagged = [s for s in spans.get_finished_spans() if (s.attributes or {}).get("app.request_id") == request_id]
+    assert [s.name for s in tagged] == ["GET /api/v1/rules"]
