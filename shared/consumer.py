@@ -6,9 +6,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -20,7 +19,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from shared.events import Envelope, UnparseableEvent, dead_letter_topic, decode_headers, parse_envelope
 from shared.pagination import new_id
 from shared.storage import DEAD_LETTERS, INBOX, Database, Document, UnitOfWork, apply, find_in, in_transaction
-from shared.telemetry import BATCH_SECONDS, CONSUMER_LAG, EVENTS_CONSUMED, current_carrier, start_process_span
+from shared.telemetry import BATCH_SECONDS, CONSUMER_LAG, EVENTS_CONSUMED, span_carrier, start_process_span
 from shared.telemetry import DEAD_LETTERS as DEAD_LETTER_COUNT
 from shared.telemetry import tracer as service_tracer
 
@@ -168,14 +167,7 @@ class BatchConsumer:
                 await self._dead_letter(record, str(error), span)
                 continue
             # Whatever the handler publishes continues this span's trace.
-            traced = Envelope(
-                data=envelope.data,
-                source=envelope.source,
-                id=envelope.id,
-                time=envelope.time,
-                trace_carrier=current_carrier(_context_of(span)),
-            )
-            messages.append(_Message(record, traced, span))
+            messages.append(_Message(record, replace(envelope, trace_carrier=span_carrier(span)), span))
         if messages:
             await self._handle(messages)
 
@@ -304,12 +296,6 @@ def _by_topic(messages: list[_Message]) -> dict[str, list[_Message]]:
     for message in messages:
         grouped.setdefault(message.record.topic, []).append(message)
     return grouped
-
-
-def _context_of(span: Span) -> Any:
-    from opentelemetry import trace
-
-    return trace.set_span_in_context(span)
 
 
 def _dead_letter_headers(service: str, record: ConsumerRecord[bytes, bytes], reason: str) -> list[tuple[str, bytes]]:

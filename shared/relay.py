@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
-from shared.events import decode_headers
+from shared.events import TRACE_HEADERS, decode_headers
 from shared.storage import INBOX, OUTBOX, Database, chunks
 from shared.telemetry import EVENTS_PUBLISHED, OUTBOX_BACKLOG, current_carrier, publish_span
 
@@ -128,10 +128,10 @@ class OutboxRelay:
 
     async def _send(self, row: dict[str, Any]) -> asyncio.Future[Any]:
         headers = [(name, bytes(value)) for name, value in row["headers"]]
-        carrier = {n: v for n, v in decode_headers(headers).items() if n in ("traceparent", "tracestate")}
+        carrier = {n: v for n, v in decode_headers(headers).items() if n in TRACE_HEADERS}
         with publish_span(self._service, row["topic"], carrier, message_id=row["_id"]):
             # The publish span, not the recording request, is the parent of the consumer's span.
-            traced = [(n, v) for n, v in headers if n not in ("traceparent", "tracestate")]
+            traced = [(n, v) for n, v in headers if n not in TRACE_HEADERS]
             traced += [(n, v.encode()) for n, v in current_carrier().items()]
             return await self._producer.send(
                 row["topic"], value=bytes(row["value"]), key=row["key"].encode(), headers=traced

@@ -59,6 +59,11 @@ def current_carrier(context: Context | None = None) -> dict[str, str]:
     return carrier
 
 
+def span_carrier(span: Span) -> dict[str, str]:
+    """The W3C trace context of a span that is not the current one, as message headers."""
+    return current_carrier(trace.set_span_in_context(span))
+
+
 def context_from(carrier: dict[str, str]) -> Context:
     """The trace context carried in message headers."""
     return propagate.extract(carrier)

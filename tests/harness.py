@@ -16,8 +16,9 @@ from fastapi import FastAPI
 
 from devstack.processes import free_port
 from shared.auth import issue_token
-from shared.events import decode_headers
+from shared.events import Envelope, decode_headers
 from shared.settings import PlatformSettings
+from shared.storage import INBOX, Database
 
 
 @dataclass
@@ -138,6 +139,28 @@ async def produce(
         await producer.send_and_wait(topic, value=value, key=key, headers=[(k, v.encode()) for k, v in headers.items()])
     finally:
         await producer.stop()
+
+
+async def deliver(stack: Stack, *envelopes: Envelope, topic: str | None = None) -> None:
+    """Produce each event as a CloudEvents record, in order, onto its topic (or ``topic``)."""
+    for envelope in envelopes:
+        await produce(
+            stack.bootstrap,
+            topic or envelope.topic,
+            envelope.value(),
+            key=envelope.data.key().encode(),
+            headers={name: value.decode() for name, value in envelope.headers()},
+        )
+
+
+async def handled(db: Database, *envelopes: Envelope) -> None:
+    """Wait until a service has recorded every one of these events in its inbox."""
+
+    async def all_in_inbox() -> bool:
+        ids = [e.id for e in envelopes]
+        return await db[INBOX].count_documents({"_id": {"$in": ids}}) == len(set(ids))
+
+    await eventually(all_in_inbox)
 
 
 async def eventually(check: Callable[[], Any], *, timeout: float = 30, interval: float = 0.1) -> Any:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from fastapi import FastAPI
-
 from services.feedback import enrichment, repository
 from services.feedback.handlers import ingest_handler, ingest_parser
 from services.feedback.models import FeedbackIngested
@@ -15,8 +13,6 @@ from services.feedback.views import router
 from shared.consumer import Subscription
 from shared.events import FeedbackErased, FeedbackReceived, UnitChanged
 from shared.service import Runtime, ServiceDefinition
-from shared.service import create_app as create_service_app
-from shared.settings import PlatformSettings
 
 
 def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
@@ -40,8 +36,3 @@ DEFINITION = ServiceDefinition(
     publishes=[FeedbackReceived.topic, FeedbackErased.topic, UnitChanged.topic],
     on_start=on_start,
 )
-
-
-def create_app(settings: FeedbackSettings | None = None, platform: PlatformSettings | None = None) -> FastAPI:
-    """The feedback service's app, configured from the environment unless given settings."""
-    return create_service_app(DEFINITION, platform or PlatformSettings(), settings or DEFINITION.settings_type())

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import FastAPI
-
 from services.scoring import repository
 from services.scoring.handlers import ScoringHandlers
 from services.scoring.settings import ScoringSettings
@@ -13,8 +11,6 @@ from services.scoring.views import router
 from shared.consumer import Subscription
 from shared.events import FeedbackErased, FeedbackReceived, ScoreUpdated, UnitChanged
 from shared.service import Runtime, ServiceDefinition
-from shared.service import create_app as create_service_app
-from shared.settings import PlatformSettings
 
 
 def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
@@ -37,8 +33,3 @@ DEFINITION = ServiceDefinition(
     indexes=repository.INDEXES,
     publishes=[ScoreUpdated.topic],
 )
-
-
-def create_app(settings: ScoringSettings | None = None, platform: PlatformSettings | None = None) -> FastAPI:
-    """The scoring service's app, configured from the environment unless given settings."""
-    return create_service_app(DEFINITION, platform or PlatformSettings(), settings or DEFINITION.settings_type())

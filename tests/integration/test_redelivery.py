@@ -12,8 +12,8 @@ from services.improvement.main import DEFINITION as IMPROVEMENT
 from services.scoring.main import DEFINITION as SCORING
 from shared.events import Envelope, Event, FeedbackReceived, IndicatorScore, Ratings, ScoreUpdated, ThresholdBreached
 from shared.service import ServiceDefinition, create_app
-from shared.storage import INBOX, Database
-from tests.harness import RunningService, Stack, eventually, produce, unique
+from shared.storage import Database
+from tests.harness import RunningService, Stack, deliver, handled, unique
 
 pytestmark = pytest.mark.integration
 
@@ -33,23 +33,8 @@ async def running(stack: Stack) -> AsyncIterator[Callable]:
         await service.stop()
 
 
-async def _deliver(stack: Stack, *events: Envelope) -> None:
-    for envelope in events:
-        await produce(
-            stack.bootstrap,
-            envelope.topic,
-            envelope.value(),
-            key=envelope.data.key().encode(),
-            headers={k: v.decode() for k, v in envelope.headers()},
-        )
-
-
 def _envelope(event: Event) -> Envelope:
     return Envelope(data=event, source="/tests")
-
-
-async def _handled(db: Database, *envelopes: Envelope) -> bool:
-    return await db[INBOX].count_documents({"_id": {"$in": [e.id for e in envelopes]}}) == len(envelopes)
 
 
 async def test_scoring__counts_a_redelivered_feedback_once(stack: Stack, running):
@@ -71,9 +56,9 @@ async def test_scoring__counts_a_redelivered_feedback_once(stack: Stack, running
         )
 
     first, second = feedback(5), feedback(1)
-    await _deliver(stack, first, first, second)
+    await deliver(stack, first, first, second)
 
-    await eventually(lambda: _handled(db, first, second))
+    await handled(db, first, second)
     for path in ("r", "r/b-1"):
         aggregate = await db.aggregates.find_one({"org": org, "unit_path": path, "period": "all"})
         assert aggregate["stats"]["n"] == 2
@@ -107,9 +92,9 @@ async def test_alerts__a_redelivered_breach_after_it_cleared_raises_nothing(stac
         }
     )
     low, recovered, sentinel = _score(org, 40.0), _score(org, 80.0), _score(org, 81.0)
-    await _deliver(stack, low, recovered, low, sentinel)
+    await deliver(stack, low, recovered, low, sentinel)
 
-    await eventually(lambda: _handled(db, low, recovered, sentinel))
+    await handled(db, low, recovered, sentinel)
     alerts = await db.alerts.find({"org": org}).to_list(None)
     assert [a["status"] for a in alerts] == ["resolved"]
 
@@ -134,10 +119,10 @@ async def test_improvement__a_redelivered_breach_opens_one_action(stack: Stack, 
             period="all",
         )
     )
-    await _deliver(stack, breach, breach)
+    await deliver(stack, breach, breach)
     sentinel = _envelope(breach.data.model_copy(update={"alert_id": unique("al")}))
-    await _deliver(stack, sentinel)
+    await deliver(stack, sentinel)
 
-    await eventually(lambda: _handled(db, breach, sentinel))
+    await handled(db, breach, sentinel)
     assert await db.actions.count_documents({"org": org}) == 2
     assert await db.actions.count_documents({"alert_id": alert_id}) == 1

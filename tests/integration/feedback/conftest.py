@@ -9,8 +9,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from services.feedback.main import create_app
+from services.feedback.main import DEFINITION
 from services.feedback.settings import FeedbackSettings
+from shared.service import create_app
 from tests.harness import RunningService, Stack, eventually, read_topic, unique
 
 
@@ -18,7 +19,7 @@ from tests.harness import RunningService, Stack, eventually, read_topic, unique
 async def feedback_service(stack: Stack) -> AsyncIterator[RunningService]:
     """The feedback service on its own database."""
     settings = FeedbackSettings(port=0, database=unique("fb"), pseudonym_key=SecretStr("test-key"))
-    service = await RunningService(create_app(settings, stack.platform())).start()
+    service = await RunningService(create_app(DEFINITION, stack.platform(), settings)).start()
     yield service
     await service.stop()
 

@@ -11,20 +11,21 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from services.scoring import repository
 from services.scoring.aggregation import PERIODS, AggregateKey, period_start
 from services.scoring.handlers import ScoringHandlers
-from services.scoring.main import create_app
+from services.scoring.main import DEFINITION
 from services.scoring.settings import ScoringSettings
 from services.scoring.statistics import MetricStats
 from shared.consumer import BatchContext
 from shared.events import Envelope, Event, FeedbackErased, FeedbackReceived, Ratings, UnitChanged
-from shared.storage import INBOX, Database, UnitOfWork, apply, in_transaction
-from tests.harness import RunningService, Stack, eventually, produce, unique
+from shared.service import create_app
+from shared.storage import Database, UnitOfWork, apply, in_transaction
+from tests.harness import RunningService, Stack, unique
 
 
 @pytest.fixture(scope="module")
 async def scoring(stack: Stack) -> AsyncIterator[RunningService]:
     """One scoring service for the module, with its own database and consumer group."""
     settings = ScoringSettings(port=0, database=unique("scoring"), min_samples=2)
-    service = await RunningService(create_app(settings, stack.platform())).start()
+    service = await RunningService(create_app(DEFINITION, stack.platform(), settings)).start()
     yield service
     await service.stop()
 
@@ -82,28 +83,6 @@ def erased(feedback: Envelope) -> Envelope:
             sentiment=data.sentiment,
         )
     )
-
-
-async def deliver(stack: Stack, *envelopes: Envelope) -> None:
-    """Produce each event onto its topic as a CloudEvents record, in order."""
-    for one in envelopes:
-        await produce(
-            stack.bootstrap,
-            one.topic,
-            one.value(),
-            key=one.data.key().encode(),
-            headers={name: value.decode() for name, value in one.headers()},
-        )
-
-
-async def handled(db: Database, *envelopes: Envelope) -> None:
-    """Wait until the service has recorded every event in its inbox."""
-
-    async def all_in_inbox() -> bool:
-        ids = [e.id for e in envelopes]
-        return await db[INBOX].count_documents({"_id": {"$in": ids}}) == len(set(ids))
-
-    await eventually(all_in_inbox)
 
 
 async def figures(db: Database, org: str) -> dict[str, MetricStats]:

@@ -11,8 +11,8 @@ import pytest
 from services.scoring.aggregation import period_start
 from shared.events import Ratings
 from shared.storage import Database
-from tests.harness import RunningService, Stack, unique
-from tests.integration.scoring.conftest import deliver, erased, handled, received, unit_created
+from tests.harness import RunningService, Stack, deliver, handled, unique
+from tests.integration.scoring.conftest import erased, received, unit_created
 
 pytestmark = pytest.mark.integration
 

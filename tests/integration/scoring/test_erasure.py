@@ -11,13 +11,11 @@ from services.scoring.aggregation import feedback_stats
 from services.scoring.statistics import MetricStats
 from shared.events import Envelope, FeedbackReceived, Ratings
 from shared.storage import DEAD_LETTERS, Database
-from tests.harness import RunningService, Stack, unique
+from tests.harness import RunningService, Stack, deliver, handled, unique
 from tests.integration.scoring.conftest import (
-    deliver,
     erased,
     every_period,
     figures,
-    handled,
     in_one_batch,
     received,
     unit_created,

@@ -14,12 +14,10 @@ from services.scoring.statistics import MetricStats, merge_all
 from shared.auth import lineage
 from shared.events import Envelope, Ratings
 from shared.storage import DEAD_LETTERS, OUTBOX, Database
-from tests.harness import RunningService, Stack, unique
+from tests.harness import RunningService, Stack, deliver, handled, unique
 from tests.integration.scoring.conftest import (
-    deliver,
     every_period,
     figures,
-    handled,
     in_one_batch,
     received,
     unit_created,

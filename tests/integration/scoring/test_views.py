@@ -13,8 +13,8 @@ import pytest
 
 from services.scoring.aggregation import period_start
 from shared.events import Ratings
-from tests.harness import RunningService, Stack, unique
-from tests.integration.scoring.conftest import deliver, handled, received, unit_created
+from tests.harness import RunningService, Stack, deliver, handled, unique
+from tests.integration.scoring.conftest import received, unit_created
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from shared.consumer import BatchConsumer, BatchContext, Subscription
 from shared.events import ActionUpdated, Envelope
 from shared.service import ensure_topics
 from shared.storage import DEAD_LETTERS, INBOX
-from tests.harness import Stack, eventually, produce, read_topic, unique
+from tests.harness import Stack, deliver, eventually, produce, read_topic, unique
 
 pytestmark = pytest.mark.integration
 
@@ -24,10 +24,6 @@ def _event(status: str) -> Envelope:
         data=ActionUpdated(org="o", unit_id="u", unit_path="u", action_id=unique("act"), status=status),
         source="/tests",
     )
-
-
-async def _send(stack: Stack, topic: str, envelope: Envelope) -> None:
-    await produce(stack.bootstrap, topic, envelope.value(), headers={k: v.decode() for k, v in envelope.headers()})
 
 
 class Recorder:
@@ -88,10 +84,10 @@ async def test_redelivered_event__changes_nothing(stack: Stack, consumer_on):
     topic = unique("topic")
     db = await consumer_on(topic)
     first = _event("done")
-    await _send(stack, topic, first)
-    await _send(stack, topic, first)
+    await deliver(stack, first, topic=topic)
+    await deliver(stack, first, topic=topic)
     sentinel = _event("in_progress")
-    await _send(stack, topic, sentinel)
+    await deliver(stack, sentinel, topic=topic)
 
     await eventually(lambda: db.handled.find_one({"event_id": sentinel.id}))
     assert await db.handled.count_documents({"event_id": first.id}) == 1
@@ -103,7 +99,7 @@ async def test_malformed_record__goes_to_dead_letters_with_reason_and_the_rest_i
     db = await consumer_on(topic)
     await produce(stack.bootstrap, topic, b"{not json", headers={"ce_id": "x-1", "ce_type": ActionUpdated.type_name()})
     after = _event("done")
-    await _send(stack, topic, after)
+    await deliver(stack, after, topic=topic)
 
     await eventually(lambda: db.handled.find_one({"event_id": after.id}))
     dead = await read_topic(stack.bootstrap, f"{topic}.dlq", until=lambda seen: len(seen) >= 1)
@@ -118,7 +114,7 @@ async def test_event_whose_handler_keeps_failing__is_dead_lettered_alone(stack: 
     db = await consumer_on(topic)
     before, poison, after = _event("open"), _event("poison"), _event("done")
     for envelope in (before, poison, after):
-        await _send(stack, topic, envelope)
+        await deliver(stack, envelope, topic=topic)
 
     await eventually(lambda: db[DEAD_LETTERS].find_one({"topic": topic}))
     await eventually(lambda: db.handled.find_one({"event_id": after.id}))
@@ -135,7 +131,7 @@ async def test_event_the_handler_rejects__is_dead_lettered_and_its_batch_is_kept
     db = await consumer_on(topic)
     refused, kept = _event("refused"), _event("done")
     for envelope in (refused, kept):
-        await _send(stack, topic, envelope)
+        await deliver(stack, envelope, topic=topic)
 
     await eventually(lambda: db.handled.find_one({"event_id": kept.id}))
     dead = await read_topic(stack.bootstrap, f"{topic}.dlq", until=lambda seen: len(seen) >= 1)
@@ -150,7 +146,7 @@ async def test_database_outage__retries_the_batch_and_dead_letters_nothing(stack
     db = await consumer_on(topic)
     during, after = _event("outage"), _event("done")
     for envelope in (during, after):
-        await _send(stack, topic, envelope)
+        await deliver(stack, envelope, topic=topic)
 
     await eventually(lambda: db.handled.find_one({"event_id": after.id}))
     assert await db.handled.count_documents({"event_id": during.id}) == 1
