@@ -73,7 +73,11 @@ class PlatformBench:
         rule = {"name": "floor", "indicator": "csat", "threshold": 60, "min_samples": 1, "level": "orange"}
         await api.post("/api/v1/rules", {**rule, "scope": self.latency_org.region})
         await api.post("/api/v1/responsibilities", {"scope": self.latency_org.region, "responsible": "bench"})
-        self.probe = PipelineProbe(self.servers.bootstrap, self.servers.mongo_uri)
+        self.probe = PipelineProbe(
+            self.servers.bootstrap,
+            self.servers.mongo_uri,
+            {name: child.port for name, child in self.services.items()},
+        )
         await self.probe.start()
         self.report.details["consumed_topics"] = self.probe.topics
         await self.drain("after set-up")

@@ -13,12 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
-from bench.stack import SERVICES, database_name, group_id
-from shared.storage import OUTBOX, Document
+from bench.stack import SERVICES, group_id
+from shared.storage import Document
+
+OUTBOX_BACKLOG = "qualityloop_outbox_backlog"
 
 # What each service consumed when this was written; used if the definitions cannot be asked.
 FALLBACK_TOPICS = {
@@ -70,11 +73,30 @@ class Backlog:
         return f"consumer lag: {lag}; outbox pending: {pending}{unknown}"
 
 
+async def scrape_metrics(port: int, names: tuple[str, ...]) -> dict[str, float]:
+    """The named samples of one service's /metrics (name without labels → value); empty if it is unreachable."""
+    values: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=5, follow_redirects=True) as http:
+        try:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        except httpx.HTTPError:
+            return values
+    for line in text.splitlines():
+        if line.startswith(names):
+            name, _, value = line.rpartition(" ")
+            try:
+                values[name.split("{")[0]] = float(value)
+            except ValueError:
+                continue
+    return values
+
+
 class PipelineProbe:
     """Committed offsets of the services' consumer groups, high watermarks, and outbox backlogs."""
 
-    def __init__(self, bootstrap: str, mongo_uri: str) -> None:
+    def __init__(self, bootstrap: str, mongo_uri: str, service_ports: dict[str, int]) -> None:
         self._bootstrap = bootstrap
+        self._service_ports = service_ports
         self._mongo: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri)
         self.topics = consumed_topics()
         self._groups: dict[str, AIOKafkaConsumer] = {}
@@ -167,9 +189,12 @@ class PipelineProbe:
                         continue
                     lag += max(0, highwater - await self.committed(service, tp))
             result.lag[service] = lag
-        for service in SERVICES:
-            db = self._mongo[database_name(service)]
-            result.pending[service] = await db[OUTBOX].count_documents({"status": "pending"})
+        for service, port in self._service_ports.items():
+            backlog = (await scrape_metrics(port, (OUTBOX_BACKLOG,))).get(OUTBOX_BACKLOG)
+            if backlog is None:
+                result.unknown.append(f"{service} outbox backlog")
+            else:
+                result.pending[service] = int(backlog)
         return result
 
     async def wait_quiet(self, *, timeout: float, settle: int = 3, interval: float = 0.25) -> tuple[float, Backlog]:

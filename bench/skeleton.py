@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from bench import loadgen
+from bench import loadgen, pipeline
 from bench.pipeline import Arrivals, PipelineProbe
 from bench.stack import Servers
 from shared.events import (
@@ -195,21 +195,8 @@ METRICS = ("qualityloop_batch_processing_seconds_count", "qualityloop_batch_proc
 
 
 async def scrape_metrics(port: int) -> dict[str, float]:
-    """The consumer batch counters of one service's /metrics (name{labels} → value)."""
-    values: dict[str, float] = {}
-    async with httpx.AsyncClient(timeout=5, follow_redirects=True) as http:
-        try:
-            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-        except httpx.HTTPError:
-            return values
-    for line in text.splitlines():
-        if line.startswith(METRICS):
-            name, _, value = line.rpartition(" ")
-            try:
-                values[name.split("{")[0]] = float(value)
-            except ValueError:
-                continue
-    return values
+    """The consumer batch counters of one service's /metrics (name → value)."""
+    return await pipeline.scrape_metrics(port, METRICS)
 
 
 def batches_between(before: dict[str, float], after: dict[str, float]) -> tuple[float, float]:

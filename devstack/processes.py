@@ -116,7 +116,7 @@ def start_broker(port: int, log_path: Path) -> Child:
 def start_database(port: int, storage: Path | str, log_path: Path) -> Child:
     """SecantusDB, the MongoDB-protocol server on WiredTiger (``:memory:`` for a throwaway one)."""
     server = Path(sys.executable).with_name("secantusd-py")
-    args = [str(server), "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(storage)]
+    args = [str(server), "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(storage), "--standalone"]
     process = _spawn("database", [*args, "--log-level", "WARNING"], log_path)
     wait_for_port(port, process=process, timeout=60)
     return Child("database", process, port)

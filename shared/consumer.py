@@ -81,7 +81,7 @@ class BatchConsumer:
         producer: AIOKafkaProducer,
         bootstrap: str,
         subscriptions: Sequence[Subscription],
-        on_commit: Callable[[], None] = lambda: None,
+        on_commit: Callable[[list[Document]], None] = lambda rows: None,
         batch_size: int = 500,
         max_attempts: int = 3,
         group_id: str | None = None,
@@ -198,8 +198,8 @@ class BatchConsumer:
         delay = 0.1
         for attempt in range(1, self._max_attempts + 1):
             try:
-                rejected = await in_transaction(self._client, lambda session: self._transact(session, messages))
-                self._on_commit()
+                rows, rejected = await in_transaction(self._client, lambda session: self._transact(session, messages))
+                self._on_commit(rows)
                 return rejected
             except (ConnectionFailure, KafkaError):
                 raise  # an outage is not the event's fault: retry the whole batch, dead-letter nothing
@@ -212,7 +212,9 @@ class BatchConsumer:
                 delay *= 2
         raise AssertionError("unreachable: the last attempt returns")
 
-    async def _transact(self, session: AsyncClientSession, messages: list[_Message]) -> dict[str, str]:
+    async def _transact(
+        self, session: AsyncClientSession, messages: list[_Message]
+    ) -> tuple[list[Document], dict[str, str]]:
         ids = [m.envelope.id for m in messages]
         seen = {row["_id"] for row in await find_in(self._db, INBOX, "_id", ids, session=session)}
         fresh: dict[str, _Message] = {}
@@ -229,8 +231,7 @@ class BatchConsumer:
                 INBOX,
                 InsertOne({"_id": message.envelope.id, "topic": message.record.topic, "received_at": now}),
             )
-        await apply(self._db, session, [unit])
-        return context.rejected
+        return await apply(self._db, session, [unit]), context.rejected
 
     def _finish(self, messages: Sequence[_Message], outcome: str) -> None:
         for message in messages:

@@ -128,10 +128,10 @@ async def start_runtime(
         producer=producer,
         bootstrap=platform.kafka_bootstrap,
         batch_size=platform.relay_batch_size,
-        poll_seconds=platform.relay_poll_seconds,
+        sweep_seconds=platform.relay_sweep_seconds,
         retention=timedelta(seconds=platform.outbox_retention_seconds),
     )
-    committer = GroupCommitter(client, db, on_commit=relay.wake)
+    committer = GroupCommitter(client, db, on_commit=relay.hand_over)
     runtime = Runtime(definition.name, platform, settings, client, db, producer, relay, committer)
     subscriptions = list(definition.subscriptions(runtime))
     consumed = [s.topic for s in subscriptions]
@@ -148,7 +148,7 @@ async def start_runtime(
             producer=producer,
             bootstrap=platform.kafka_bootstrap,
             subscriptions=subscriptions,
-            on_commit=relay.wake,
+            on_commit=relay.hand_over,
             batch_size=platform.consumer_batch_size,
             max_attempts=platform.consumer_max_attempts,
             group_id=f"{platform.consumer_group_prefix}-{definition.name}",

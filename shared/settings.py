@@ -30,7 +30,8 @@ class PlatformSettings(BaseSettings):
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     consumer_max_attempts: int = Field(default=3, ge=1)
     relay_batch_size: int = Field(default=1000, ge=1)
-    relay_poll_seconds: float = Field(default=0.5, gt=0)
+    # How often a relay looks for committed rows no handover brought (a crash between commit and publish).
+    relay_sweep_seconds: float = Field(default=10, gt=0)
     # The in-memory broker forgets what it held when it restarts; sent records are kept this long so a
     # relay that notices a new broker incarnation can publish them again.
     outbox_retention_seconds: int = Field(default=24 * 3600, ge=0)

@@ -31,13 +31,12 @@ class Stack:
     public_key: Path
 
     def platform(self, **overrides: Any) -> PlatformSettings:
-        """Platform settings for a service under test: its own consumer groups, fast polling."""
+        """Platform settings for a service under test: its own consumer groups."""
         values: dict[str, Any] = {
             "kafka_bootstrap": self.bootstrap,
             "mongo_uri": self.mongo_uri,
             "auth_public_key_file": self.public_key,
             "consumer_group_prefix": f"test-{uuid.uuid4().hex[:8]}",
-            "relay_poll_seconds": 0.1,
             "startup_timeout_seconds": 30,
         }
         values.update(overrides)

@@ -17,7 +17,7 @@ from services.scoring.statistics import MetricStats
 from shared.consumer import BatchContext
 from shared.events import Envelope, Event, FeedbackErased, FeedbackReceived, Ratings, UnitChanged
 from shared.service import create_app
-from shared.storage import Database, UnitOfWork, apply, in_transaction
+from shared.storage import Database, Document, UnitOfWork, apply, in_transaction
 from tests.harness import RunningService, Stack, unique
 
 
@@ -103,10 +103,10 @@ async def in_one_batch(scoring: RunningService, *steps: tuple[str, Sequence[Enve
     runtime = scoring.app.state.runtime
     handlers = ScoringHandlers(default_min_samples=2)
 
-    async def work(session: AsyncClientSession) -> None:
+    async def work(session: AsyncClientSession) -> list[Document]:
         batch = BatchContext(runtime.db, session, UnitOfWork("scoring"))
         for handler, envelopes in steps:
             await getattr(handlers, handler)(envelopes, batch)
-        await apply(runtime.db, session, [batch.unit])
+        return await apply(runtime.db, session, [batch.unit])
 
-    await in_transaction(runtime.client, work)
+    runtime.relay.hand_over(await in_transaction(runtime.client, work))

@@ -54,7 +54,7 @@ def expected(org: str, placed: list[tuple[str, datetime, Ratings]]) -> dict[str,
 
 async def _last_published(db: Database, org: str) -> dict[tuple[str, str], int]:
     """The sample size of the last score.updated this service staged per unit path and period start, for ``all``."""
-    rows = await db[OUTBOX].find({"topic": "score.updated"}, sort=[("seq", 1)]).to_list(None)
+    rows = await db[OUTBOX].find({"topic": "score.updated"}, sort=[("_id", 1)]).to_list(None)
     last: dict[tuple[str, str], int] = {}
     for row in rows:
         event = json.loads(row["value"])

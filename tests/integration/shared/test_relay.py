@@ -3,68 +3,159 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from pymongo import AsyncMongoClient
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 
 from devstack.processes import free_port, start_broker
-from shared.events import ActionUpdated
+from shared.events import ActionUpdated, Envelope
 from shared.relay import OutboxRelay
-from shared.storage import OUTBOX, UnitOfWork, apply, ensure_collections, in_transaction
-from tests.harness import Stack, read_topic, unique
+from shared.storage import (
+    OUTBOX,
+    OUTBOX_RECEIPTS,
+    Database,
+    Document,
+    UnitOfWork,
+    apply,
+    ensure_collections,
+    in_transaction,
+    outbox_document,
+)
+from tests.harness import Stack, eventually, read_topic, unique
 
 pytestmark = pytest.mark.integration
 
 
-async def _commit_event(client: AsyncMongoClient, db, action_id: str) -> str:
+async def _commit_event(client: AsyncMongoClient, db: Database, action_id: str) -> tuple[str, list[Document]]:
+    """Commit one action.updated through the outbox: its event id and the rows a committer hands over."""
     unit = UnitOfWork("test")
     envelope = unit.publish(ActionUpdated(org="o", unit_id="u", unit_path="u", action_id=action_id, status="done"))
-    await in_transaction(client, lambda session: apply(db, session, [unit]))
-    return envelope.id
+    rows = await in_transaction(client, lambda session: apply(db, session, [unit]))
+    return envelope.id, rows
 
 
-async def _producer(bootstrap: str) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
-    await producer.start()
-    return producer
+def _has(*event_ids: str):
+    return lambda seen: set(event_ids) <= {r["headers"].get("ce_id") for r in seen}
 
 
-def _has(event_id: str):
-    return lambda seen: any(r["headers"].get("ce_id") == event_id for r in seen)
+async def _receipted(db: Database) -> set[str]:
+    return {key for receipt in await db[OUTBOX_RECEIPTS].find().to_list(None) for key in receipt["ids"]}
 
 
-async def test_relay_killed_between_write_and_publish__publishes_after_restart(stack: Stack):
+@pytest.fixture
+async def parts(stack: Stack) -> AsyncIterator[tuple[AsyncMongoClient, Database, AIOKafkaProducer]]:
     client: AsyncMongoClient = AsyncMongoClient(stack.mongo_uri, tz_aware=True)
     db = client[unique("relay")]
     await ensure_collections(db, {})
-    producer = await _producer(stack.bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", enable_idempotence=False)
+    await producer.start()
+    yield client, db, producer
+    await producer.stop()
+    await client.close()
+
+
+def _relay(db: Database, producer: AIOKafkaProducer, bootstrap: str, **options: Any) -> OutboxRelay:
+    return OutboxRelay(service="test", db=db, producer=producer, bootstrap=bootstrap, **options)
+
+
+async def test_handed_over_rows__published_in_order_with_one_receipt(stack: Stack, parts):
+    client, db, producer = parts
+    committed = [await _commit_event(client, db, unique("act")) for _ in range(3)]
+    relay = _relay(db, producer, stack.bootstrap)
+    for _, rows in committed:
+        relay.hand_over(rows)
+
+    assert await relay.publish_handed() == 3
+
+    ids = [event_id for event_id, _ in committed]
+    records = await read_topic(stack.bootstrap, "action.updated", until=_has(*ids))
+    assert [r["headers"]["ce_id"] for r in records if r["headers"]["ce_id"] in ids] == ids
+    assert await db[OUTBOX_RECEIPTS].count_documents({}) == 1
+    assert await _receipted(db) == {rows[0]["_id"] for _, rows in committed}
+    # Nothing is left for a sweep to find: a receipt covers every row.
+    assert await relay.sweep(until=datetime.now(UTC)) == 0
+
+
+async def test_relay_killed_between_write_and_publish__publishes_after_restart(stack: Stack, parts):
+    client, db, producer = parts
+    action_id = unique("act")
+    event_id, rows = await _commit_event(client, db, action_id)
+
+    crashing = _relay(db, producer, stack.bootstrap)
+    crashing.hand_over(rows)
+
+    async def killed(row: dict) -> asyncio.Future:
+        raise asyncio.CancelledError  # the process dies here: written, not yet published
+
+    crashing._send = killed  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await crashing.publish_handed()
+    assert await _receipted(db) == set()
+
+    restarted = _relay(db, producer, stack.bootstrap)
+    restarted.start()
     try:
-        action_id = unique("act")
-        event_id = await _commit_event(client, db, action_id)
-
-        crashing = OutboxRelay(service="test", db=db, producer=producer, bootstrap=stack.bootstrap)
-
-        async def killed(row: dict) -> asyncio.Future:
-            raise asyncio.CancelledError  # the process dies here: written, not yet published
-
-        crashing._send = killed  # type: ignore[method-assign]
-        with pytest.raises(asyncio.CancelledError):
-            await crashing.publish_pending()
-        assert (await db[OUTBOX].find_one({"_id": event_id}) or {}).get("status") == "pending"
-
-        restarted = OutboxRelay(service="test", db=db, producer=producer, bootstrap=stack.bootstrap)
-        assert await restarted.publish_pending() == 1
-
         records = await read_topic(stack.bootstrap, "action.updated", until=_has(event_id))
         published = next(r for r in records if r["headers"]["ce_id"] == event_id)
         assert published["value"]["action_id"] == action_id
-        assert (await db[OUTBOX].find_one({"_id": event_id}) or {}).get("status") == "sent"
+        assert await eventually(lambda: _receipted(db)) == {rows[0]["_id"]}
     finally:
-        await producer.stop()
-        await client.close()
+        await restarted.stop()
+
+
+async def test_commit_never_handed_over__the_sweep_publishes_it_after_the_grace(stack: Stack, parts):
+    client, db, producer = parts
+    relay = _relay(db, producer, stack.bootstrap, sweep_seconds=0.2, grace=timedelta(seconds=0.5))
+    relay.start()
+    try:
+        # As when a commit succeeded but its answer was lost: the row is there, nobody handed it over.
+        event_id, rows = await _commit_event(client, db, unique("act"))
+        await read_topic(stack.bootstrap, "action.updated", until=_has(event_id), timeout=30)
+        assert await eventually(lambda: _receipted(db)) == {rows[0]["_id"]}
+    finally:
+        await relay.stop()
+
+
+async def test_expired_rows__forgotten_once_swept(stack: Stack, parts):
+    client, db, producer = parts
+    _, rows = await _commit_event(client, db, unique("act"))
+    relay = _relay(db, producer, stack.bootstrap, retention=timedelta(seconds=0), grace=timedelta(seconds=0))
+    relay.hand_over(rows)
+    await relay.publish_handed()
+
+    await relay.sweep()
+    await relay.forget_expired()
+
+    assert await db[OUTBOX].count_documents({}) == 0
+    assert await db[OUTBOX_RECEIPTS].count_documents({}) == 0
+
+
+async def test_outbox_of_the_earlier_format__pending_rows_published_and_format_dropped(stack: Stack, parts):
+    _, db, producer = parts
+    await db[OUTBOX].create_indexes([IndexModel([("status", ASCENDING), ("seq", ASCENDING)]), IndexModel("sent_at")])
+    envelope = Envelope(
+        data=ActionUpdated(org="o", unit_id="u", unit_path="u", action_id=unique("act"), status="done"),
+        source="/services/test",
+    )
+    legacy = {k: v for k, v in outbox_document(envelope).items() if k not in ("event_id",)}
+    await db[OUTBOX].insert_one({**legacy, "_id": envelope.id, "status": "pending", "seq": 1, "sent_at": None})
+    relay = _relay(db, producer, stack.bootstrap)
+    relay.start()
+    try:
+        await read_topic(stack.bootstrap, "action.updated", until=_has(envelope.id))
+        await eventually(lambda: _legacy_index_dropped(db), timeout=10)
+        assert await db[OUTBOX].count_documents({"status": {"$exists": True}}) == 0
+    finally:
+        await relay.stop()
+
+
+async def _legacy_index_dropped(db: Database) -> bool:
+    return "status_1_seq_1" not in await db[OUTBOX].index_information()
 
 
 async def test_new_broker_incarnation__retained_events_are_published_again(stack: Stack, tmp_path: Path):
@@ -74,20 +165,13 @@ async def test_new_broker_incarnation__retained_events_are_published_again(stack
     client: AsyncMongoClient = AsyncMongoClient(stack.mongo_uri, tz_aware=True)
     db = client[unique("relay")]
     await ensure_collections(db, {})
-    producer = await _producer(bootstrap)
-    relay = OutboxRelay(
-        service="test",
-        db=db,
-        producer=producer,
-        bootstrap=bootstrap,
-        poll_seconds=0.1,
-        incarnation_check_seconds=0.2,
-        retention=timedelta(hours=1),
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    await producer.start()
+    relay = _relay(db, producer, bootstrap, incarnation_check_seconds=0.2, retention=timedelta(hours=1))
     relay.start()
     try:
-        event_id = await _commit_event(client, db, unique("act"))
-        relay.wake()
+        event_id, rows = await _commit_event(client, db, unique("act"))
+        relay.hand_over(rows)
         await read_topic(bootstrap, "action.updated", until=_has(event_id))
 
         # The in-memory broker restarts and forgets every topic it held.
