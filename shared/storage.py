@@ -29,8 +29,7 @@ T = TypeVar("T")
 
 DUPLICATE_KEY = 11000
 OUTBOX = "outbox"
-OUTBOX_RECEIPTS = "outbox_receipts"
-RELAY_STATE = "relay_state"
+OUTBOX_SENT = "outbox_sent"
 INBOX = "inbox"
 DEAD_LETTERS = "dead_letters"
 
@@ -95,48 +94,71 @@ async def find_in(
     return found
 
 
-def outbox_key(at_ns: int | None = None) -> str:
-    """An outbox or receipt ``_id``: it sorts by the time it was minted (fixed-width nanoseconds first).
+OUTBOX_DOCUMENT_EVENTS = 500
 
-    Rows are found by ranges of this key, so the outbox needs no secondary index: on this database
-    every secondary index costs an insert about as much again.
-    """
-    return f"{time.time_ns() if at_ns is None else at_ns:020d}{os.urandom(4).hex()}"
+
+def outbox_key() -> str:
+    """An outbox document's ``_id``: it sorts by the time it was minted (fixed-width nanoseconds first)."""
+    return f"{time.time_ns():020d}{os.urandom(4).hex()}"
 
 
 def outbox_key_at(moment: datetime) -> str:
-    """The lowest key minted at ``moment``, for ranges by time."""
+    """The lowest key minted at ``moment``."""
     return f"{int(moment.timestamp() * 1e9):020d}"
 
 
-def outbox_document(envelope: Envelope) -> Document:
-    """The outbox row of an event: everything the relay needs to publish it, keyed by when it was written."""
+def outbox_event(envelope: Envelope) -> Document:
+    """One event as the outbox keeps it: everything the relay needs to publish it."""
     return {
-        "_id": outbox_key(),
-        "event_id": envelope.id,
+        "id": envelope.id,
         "topic": envelope.topic,
         "key": envelope.data.key(),
         "value": envelope.value(),
         "headers": [[name, value] for name, value in envelope.headers()],
-        "created_at": datetime.now(UTC),
     }
 
 
-async def apply(db: Database, session: AsyncClientSession, units: Sequence[UnitOfWork]) -> list[Document]:
-    """Write the units' operations and outbox rows in the session: one ordered bulk write per collection.
+def outbox_documents(envelopes: Sequence[Envelope]) -> list[Document]:
+    """The outbox documents of a transaction's events: one per up to 500 events, not one per event.
 
-    Returns the outbox rows written, to hand to the relay once the transaction has committed.
+    On this database each document inserted, and above all each deleted, costs far more than its bytes;
+    a transaction's events travel together anyway, so they are written, published and cleared together.
+    """
+    now = datetime.now(UTC)
+    return [
+        {"_id": outbox_key(), "created_at": now, "events": [outbox_event(e) for e in chunk]}
+        for chunk in chunks(envelopes, OUTBOX_DOCUMENT_EVENTS)
+    ]
+
+
+async def apply(db: Database, session: AsyncClientSession, units: Sequence[UnitOfWork]) -> list[Document]:
+    """Write the units' operations and outbox documents in the session: one ordered bulk write per collection.
+
+    Returns the outbox documents written, to hand to the relay once the transaction has committed.
     """
     merged: dict[str, list[Any]] = defaultdict(list)
-    rows = [outbox_document(e) for unit in units for e in unit.envelopes]
     for unit in units:
         for collection, operations in unit.operations.items():
             merged[collection].extend(operations)
-    merged[OUTBOX].extend(InsertOne(row) for row in rows)
+    documents = outbox_documents([e for unit in units for e in unit.envelopes])
+    merged[OUTBOX].extend(InsertOne(document) for document in documents)
     for collection, operations in merged.items():
         if operations:
             await db[collection].bulk_write(operations, ordered=True, session=session)
-    return rows
+    return documents
+
+
+async def insert_new(db: Database, collection: str, documents: Sequence[Document]) -> int:
+    """Insert documents unordered, skipping those whose ``_id`` is already there; how many were new."""
+    if not documents:
+        return 0
+    try:
+        return len((await db[collection].insert_many(documents, ordered=False)).inserted_ids)
+    except BulkWriteError as error:
+        details: Any = error.details or {}
+        if any(e.get("code") != DUPLICATE_KEY for e in details.get("writeErrors", [])):
+            raise
+        return int(details.get("nInserted", 0))
 
 
 async def in_transaction(client: AsyncMongoClient[Document], work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
@@ -262,10 +284,9 @@ async def connect(uri: str, *, timeout: float) -> AsyncMongoClient[Document]:
 async def ensure_collections(db: Database, indexes: dict[str, list[IndexModel]]) -> None:
     """Create collections and indexes up front: implicit creation inside concurrent transactions conflicts."""
     every = {
-        # Ranges of their time-ordered _id serve every query: no secondary index to pay for on insert.
+        # No secondary index: on this database each one costs an insert about as much again.
         OUTBOX: [],
-        OUTBOX_RECEIPTS: [],
-        RELAY_STATE: [],
+        OUTBOX_SENT: [],
         INBOX: [IndexModel([("received_at", ASCENDING)])],
         DEAD_LETTERS: [IndexModel([("topic", ASCENDING), ("dead_at", ASCENDING)])],
         **indexes,

@@ -18,7 +18,7 @@ from devstack.processes import free_port
 from shared.auth import issue_token
 from shared.events import Envelope, decode_headers
 from shared.settings import PlatformSettings
-from shared.storage import INBOX, Database
+from shared.storage import INBOX, OUTBOX, OUTBOX_SENT, Database
 
 
 @dataclass
@@ -178,3 +178,10 @@ async def eventually(check: Callable[[], Any], *, timeout: float = 30, interval:
 def unique(prefix: str) -> str:
     """A random name so runs and tests never collide."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def staged_events(db: Database, topic: str) -> list[dict[str, Any]]:
+    """The events a service staged for ``topic`` (published or not), oldest first, each with its decoded value."""
+    documents = [*await db[OUTBOX_SENT].find().to_list(None), *await db[OUTBOX].find().to_list(None)]
+    events = [event for document in sorted(documents, key=lambda d: d["_id"]) for event in document["events"]]
+    return [{**event, "value": json.loads(event["value"])} for event in events if event["topic"] == topic]

@@ -22,8 +22,12 @@ def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
 
 
 async def on_start(runtime: Runtime) -> None:
-    """Load the enrichment models before the first request, off the event loop."""
-    await asyncio.to_thread(enrichment.warm_up)
+    """Before the first request: load the enrichment models (off the event loop) and migrate old storage.
+
+    The runtime calls this after the collections exist and before the group committer and the consumer
+    start, so the migration sees no writes of this process.
+    """
+    await asyncio.gather(asyncio.to_thread(enrichment.warm_up), repository.migrate_legacy_indexes(runtime.db))
 
 
 DEFINITION = ServiceDefinition(

@@ -261,7 +261,7 @@ class ItemResult(BaseModel):
 
     index: int
     status: Literal["accepted", "duplicate", "rejected"]
-    id: str | None = None
+    id: str | None = Field(default=None, description="None if rejected, or a duplicate of a feedback since erased")
     errors: list[dict[str, Any]] = []
 
 

@@ -1,10 +1,11 @@
-"""The feedback service's MongoDB collections: units, feedback and erasure requests."""
+"""The feedback service's MongoDB collections: units, feedback, its side rows and erasure requests."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from pymongo import ASCENDING, IndexModel
@@ -12,10 +13,18 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.feedback.models import FeedbackFilter
 from shared.auth import Principal
-from shared.storage import Database, Document, find_in
+from shared.storage import Database, Document, find_in, insert_new
+
+log = logging.getLogger(__name__)
 
 UNITS = "units"
 FEEDBACK = "feedback"
+# Side rows of a feedback, keyed by ``_id`` only and written in the feedback's unit of work. They stand in
+# for secondary indexes on ``feedback``: the database pays for every secondary index of a collection on
+# every insert (even a partial index the document does not qualify for), but an insert into an ``_id``
+# index alone is cheap, and only feedback that has the value gets a row.
+SOURCE_IDS = "source_ids"  # (org, source id) → feedback: idempotency; a duplicate ``_id`` is a duplicate post
+CUSTOMER_FEEDBACK = "customer_feedback"  # (org, customer, feedback) → feedback: erasure by customer
 ERASURES = "erasures"
 
 INDEXES = {
@@ -29,17 +38,57 @@ INDEXES = {
             partialFilterExpression={"external_code": {"$type": "string"}},
         ),
     ],
-    FEEDBACK: [
-        IndexModel(
-            [("org", ASCENDING), ("source_id", ASCENDING)],
-            unique=True,
-            partialFilterExpression={"source_id": {"$type": "string"}},
-        ),
-        IndexModel([("org", ASCENDING), ("lineage", ASCENDING), ("_id", ASCENDING)]),
-        IndexModel([("org", ASCENDING), ("customer_ref", ASCENDING)]),
-    ],
+    FEEDBACK: [IndexModel([("org", ASCENDING), ("lineage", ASCENDING), ("_id", ASCENDING)])],
+    # No secondary index: created empty at start-up, because creating a collection inside concurrent
+    # transactions conflicts on this database.
+    SOURCE_IDS: [],
+    CUSTOMER_FEEDBACK: [],
     ERASURES: [IndexModel([("org", ASCENDING), ("requested_at", ASCENDING)])],
 }
+
+# The secondary indexes ``feedback`` had before the side collections; dropped by ``migrate_legacy_indexes``.
+LEGACY_FEEDBACK_INDEXES = (
+    (("org", 1), ("source_id", 1)),
+    (("org", 1), ("customer_ref", 1)),
+)
+MIGRATION_BATCH = 1000
+
+KEY_SEPARATOR = "\x1f"
+_KEY_ESCAPE = "\x1e"
+
+
+def side_key(*parts: str) -> str:
+    """A side row's ``_id``: the parts joined by the unit separator, each escaped so the key is unambiguous.
+
+    An organisation (a token claim) or a source id may contain any character, the separator (US,
+    0x1f) included. The escape (RS, 0x1e) keeps ("a" US "b", "c") apart from ("a", "b" US "c"), and since
+    no escaped part holds a separator, a prefix of whole parts finds only the keys that begin with those
+    very parts. Strings without these two control characters are kept as they are.
+    """
+    escaped = (p.replace(_KEY_ESCAPE, _KEY_ESCAPE + "e").replace(KEY_SEPARATOR, _KEY_ESCAPE + "s") for p in parts)
+    return KEY_SEPARATOR.join(escaped)
+
+
+def source_key(org: str, source_id: str) -> str:
+    """The ``_id`` of a source-id row: one per organisation and integration id."""
+    return side_key(org, source_id)
+
+
+def customer_key(org: str, customer_ref: str, feedback_id: str) -> str:
+    """The ``_id`` of a customer row: the customer's prefix and the feedback id."""
+    return side_key(org, customer_ref, feedback_id)
+
+
+def side_rows(feedback: Document) -> list[tuple[str, Document]]:
+    """The side rows a stored feedback needs, by collection: none without a source id or customer reference."""
+    rows: list[tuple[str, Document]] = []
+    org, feedback_id = feedback["org"], feedback["_id"]
+    if isinstance(feedback.get("source_id"), str):
+        rows.append((SOURCE_IDS, {"_id": source_key(org, feedback["source_id"]), "feedback_id": feedback_id}))
+    if isinstance(feedback.get("customer_ref"), str):
+        key = customer_key(org, feedback["customer_ref"], feedback_id)
+        rows.append((CUSTOMER_FEEDBACK, {"_id": key, "feedback_id": feedback_id}))
+    return rows
 
 
 async def get_unit(db: Database, *, org: str, unit_id: str) -> Document | None:
@@ -63,8 +112,9 @@ async def get_feedback(db: Database, *, principal: Principal, feedback_id: str) 
 
 
 async def get_feedback_by_source_id(db: Database, *, org: str, source_id: str) -> Document | None:
-    """The feedback an integration already posted under its own id."""
-    return await db[FEEDBACK].find_one({"org": org, "source_id": source_id})
+    """The feedback an integration already posted under its own id (None if none, or if it was erased)."""
+    found = await find_feedback_by_source_ids(db, org=org, source_ids=[source_id])
+    return found.get(source_id)
 
 
 class UnitCache:
@@ -149,18 +199,91 @@ async def find_units_by(
 
 async def find_feedback_by_source_ids(
     db: Database, *, org: str, source_ids: Iterable[str], session: AsyncClientSession | None = None
-) -> dict[str, Document]:
-    """The feedback already stored under any of these integration ids, by id."""
-    wanted = sorted(set(source_ids))
-    if not wanted:
+) -> dict[str, Document | None]:
+    """The feedback already taken under any of these integration ids, by id; None where it was erased.
+
+    Two reads by ``_id`` alone: the source-id rows, then their feedback. (A filter of ``_id`` with any
+    other field is no point lookup on this database: it walked the lineage index, seconds on a big
+    collection. So the organisation is checked here rather than in the query.)
+    """
+    by_key = {source_key(org, source_id): source_id for source_id in set(source_ids)}
+    if not by_key:
         return {}
-    rows = await find_in(db, FEEDBACK, "source_id", wanted, query={"org": org}, session=session)
-    return {row["source_id"]: row for row in rows}
+    rows = await find_in(db, SOURCE_IDS, "_id", sorted(by_key), session=session)
+    feedback = await find_feedback_by_ids(db, [r["feedback_id"] for r in rows if "erased_at" not in r], session)
+    found: dict[str, Document | None] = {}
+    for row in rows:
+        stored = feedback.get(row["feedback_id"])
+        # A row whose feedback is gone answers as erased: the feedback and its row are written and
+        # erased in one transaction, so the row alone means the erasure won between the two reads.
+        found[by_key[row["_id"]]] = stored if stored is not None and stored["org"] == org else None
+    return found
+
+
+async def find_feedback_by_ids(
+    db: Database, ids: Sequence[str], session: AsyncClientSession | None = None
+) -> dict[str, Document]:
+    """Feedback by ``_id``, in chunked point lookups; the caller checks organisation and scope."""
+    return {doc["_id"]: doc for doc in await find_in(db, FEEDBACK, "_id", sorted(set(ids)), session=session)}
 
 
 async def find_feedback_of_customer(db: Database, *, principal: Principal, customer_ref: str) -> list[Document]:
-    """Every feedback of one (pseudonymised) customer inside the principal's scopes."""
-    return await db[FEEDBACK].find({**principal.scope_filter(), "customer_ref": customer_ref}).to_list(None)
+    """Every feedback of one (pseudonymised) customer inside the principal's scopes.
+
+    The customer's rows share a key prefix. A range of ``_id`` is no indexed scan on this database (it
+    reads every customer row, about 12 µs a row), which an erasure, being rare, can afford; intake
+    cannot afford a secondary index instead. The scope is applied to the feedback read by ``_id`` (see
+    ``find_feedback_by_source_ids`` for why not in the query).
+    """
+    prefix = side_key(principal.org, customer_ref) + KEY_SEPARATOR
+    # The separator's successor bounds every key that begins with the prefix, and only those.
+    end = prefix[:-1] + chr(ord(KEY_SEPARATOR) + 1)
+    rows = await db[CUSTOMER_FEEDBACK].find({"_id": {"$gte": prefix, "$lt": end}}).to_list(None)
+    feedback = await find_feedback_by_ids(db, [r["feedback_id"] for r in rows])
+    return [doc for doc in feedback.values() if doc.get("customer_ref") == customer_ref and in_scope(principal, doc)]
+
+
+def in_scope(principal: Principal, feedback: Document) -> bool:
+    """Whether a feedback lies inside the principal's organisation and scopes (``scope_filter`` in Python)."""
+    return feedback["org"] == principal.org and principal.can_see(feedback["unit_path"])
+
+
+async def migrate_legacy_indexes(db: Database) -> bool:
+    """Move a database of an earlier version off the legacy ``feedback`` indexes; True if there were any.
+
+    Backfills the side rows of every stored feedback with a source id or customer reference, then drops
+    the legacy indexes. Safe to repeat: rows already there are skipped, so a start-up that stopped
+    half-way simply does it again. Run it before the service takes writes; a process of the earlier
+    version still writing meanwhile would store feedback without side rows, so stop those first.
+    """
+    legacy = await _legacy_index_names(db)
+    if not legacy:
+        return False
+    rows = 0
+    batch: dict[str, list[Document]] = {SOURCE_IDS: [], CUSTOMER_FEEDBACK: []}
+    wanted = {"$or": [{"source_id": {"$type": "string"}}, {"customer_ref": {"$type": "string"}}]}
+    cursor = db[FEEDBACK].find(wanted, {"org": 1, "source_id": 1, "customer_ref": 1}, batch_size=MIGRATION_BATCH)
+    async for feedback in cursor:
+        for collection, row in side_rows(feedback):
+            batch[collection].append(row)
+            if len(batch[collection]) >= MIGRATION_BATCH:
+                rows += await insert_new(db, collection, batch[collection])
+                batch[collection] = []
+    for collection, pending in batch.items():
+        rows += await insert_new(db, collection, pending)
+    for name in legacy:
+        await db[FEEDBACK].drop_index(name)
+    log.info("feedback side rows backfilled, legacy indexes dropped", extra={"rows": rows, "indexes": legacy})
+    return True
+
+
+async def _legacy_index_names(db: Database) -> list[str]:
+    info = await db[FEEDBACK].index_information()
+    return [
+        name
+        for name, spec in info.items()
+        if tuple((field, int(direction)) for field, direction in spec["key"]) in LEGACY_FEEDBACK_INDEXES
+    ]
 
 
 def feedback_query(principal: Principal, filters: FeedbackFilter, *, unit_path: str | None) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from shared.events import Audit, Complaint, Envelope, FeedbackErased, FeedbackRe
 from shared.pagination import new_id, paginate
 from shared.problems import NotFound, Problem, validation_errors
 from shared.service import Runtime
-from shared.storage import Database, Document, UnitOfWork
+from shared.storage import Database, Document, UnitOfWork, chunks
 
 
 def _rejected(error: Rejected) -> Problem:
@@ -340,7 +340,7 @@ async def stage_feedback(
     for index, submission in enumerate(submissions):
         source_id = submission.source_id
         if source_id and source_id in earlier:
-            outcomes[index] = Outcome("duplicate", earlier[source_id])
+            outcomes[index] = _duplicate_of(earlier[source_id])
             continue
         if source_id and source_id in claimed:
             duplicate_of[index] = claimed[source_id]
@@ -358,11 +358,22 @@ async def stage_feedback(
     for (index, item), enriched_item in zip(checked.items(), enriched, strict=True):
         document = _feedback_document(settings, org, item, enriched_item, received_at=now)
         work.insert(repository.FEEDBACK, document)
+        # Same unit of work: a concurrent post of the same source id fails its commit on the row's _id.
+        for collection, row in repository.side_rows(document):
+            work.insert(collection, row)
         work.publish(_received(document, item.submission.feedback_in), cause=item.submission.cause)
         outcomes[index] = Outcome("accepted", document)
     for index, first in duplicate_of.items():
         outcomes[index] = Outcome("duplicate", cast(Outcome, outcomes[first]).feedback)
     return [cast(Outcome, o) for o in outcomes]
+
+
+_ERASED = {"field": "source_id", "reason": "the feedback taken under this id was erased"}
+
+
+def _duplicate_of(earlier: Document | None) -> Outcome:
+    """A submission whose source id was taken: by the stored feedback, or by one since erased."""
+    return Outcome("duplicate", earlier) if earlier is not None else Outcome("duplicate", errors=[dict(_ERASED)])
 
 
 def _unit_of(
@@ -473,13 +484,15 @@ async def record_feedback(
     """Store a feedback and publish ``feedback.received``; return it and whether it was new.
 
     The same integration id (or Idempotency-Key) accepted twice stores one feedback and answers
-    the first one.
+    the first one; if that one was erased since, it answers 410 and stores nothing.
     """
     submission = Submission(feedback_in, feedback_in.source_id or idempotency_key)
     (outcome,) = await _take_in(runtime, principal=principal, submissions=[submission])
     if outcome.status == "rejected":
         raise Problem(422, "Invalid request", outcome.errors[0]["reason"], errors=outcome.errors)
-    return cast(Document, outcome.feedback), outcome.status == "accepted"
+    if outcome.feedback is None:
+        raise Problem(410, "Gone", _ERASED["reason"], errors=outcome.errors)
+    return outcome.feedback, outcome.status == "accepted"
 
 
 async def record_batch(runtime: Runtime, *, principal: Principal, items: Sequence[dict[str, Any]]) -> list[Outcome]:
@@ -500,13 +513,19 @@ async def record_batch(runtime: Runtime, *, principal: Principal, items: Sequenc
 
 
 async def erase_customer(runtime: Runtime, *, principal: Principal, erasure_in: ErasureCreate) -> Document:
-    """Delete one customer's feedback and publish ``feedback.erased`` for each, in one transaction."""
+    """Delete one customer's feedback and publish ``feedback.erased`` for each, in one transaction.
+
+    The feedback's customer rows go with it. Its source-id rows stay, marked erased, without anything
+    of the customer: the integration id stays taken, so a retry or a re-sync of the same record answers
+    "erased" (410 for a single POST, a duplicate without id in a batch, nothing on ``feedback.ingest``)
+    instead of bringing the erased feedback back. Freeing the id would let any replay undo the erasure.
+    New feedback of the same customer, under new ids, is taken as usual.
+    """
     settings: FeedbackSettings = runtime.settings  # type: ignore[assignment]
     customer = pseudonym(settings.pseudonym_key.get_secret_value().encode(), principal.org, erasure_in.customer_ref)
     erased = await repository.find_feedback_of_customer(runtime.db, principal=principal, customer_ref=customer)
     work = runtime.unit_of_work()
-    if erased:
-        work.write(repository.FEEDBACK, DeleteMany({"_id": {"$in": [f["_id"] for f in erased]}}))
+    _stage_erasure(work, principal.org, erased, erased_at=datetime.now(UTC))
     for feedback in erased:
         work.publish(
             FeedbackErased(
@@ -533,6 +552,21 @@ async def erase_customer(runtime: Runtime, *, principal: Principal, erasure_in: 
     work.insert(repository.ERASURES, erasure)
     await runtime.commit(work)
     return erasure
+
+
+def _stage_erasure(work: UnitOfWork, org: str, erased: Sequence[Document], *, erased_at: datetime) -> None:
+    """Stage the deletion of feedback with their customer rows, and the tombstones of their source ids."""
+    for chunk in chunks([f["_id"] for f in erased]):
+        work.write(repository.FEEDBACK, DeleteMany({"_id": {"$in": list(chunk)}}))
+    customer_keys = [repository.customer_key(org, f["customer_ref"], f["_id"]) for f in erased]
+    for chunk in chunks(customer_keys):
+        work.write(repository.CUSTOMER_FEEDBACK, DeleteMany({"_id": {"$in": list(chunk)}}))
+    for feedback in erased:
+        if isinstance(feedback.get("source_id"), str):
+            key = repository.source_key(org, feedback["source_id"])
+            # Upserted, so the tombstone holds even if the row was never written.
+            tombstone = {"feedback_id": feedback["_id"], "erased_at": erased_at}
+            work.write(repository.SOURCE_IDS, UpdateOne({"_id": key}, {"$set": tombstone}, upsert=True))
 
 
 async def get_feedback(runtime: Runtime, *, principal: Principal, feedback_id: str) -> Document:

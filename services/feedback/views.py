@@ -99,7 +99,10 @@ async def list_units(
     status_code=status.HTTP_201_CREATED,
     response_model=FeedbackRead,
     tags=["feedback"],
-    responses={200: {"description": "Already accepted under this source id or Idempotency-Key"}},
+    responses={
+        200: {"description": "Already accepted under this source id or Idempotency-Key"},
+        410: {"description": "The feedback accepted under this source id or Idempotency-Key was erased"},
+    },
 )
 async def post_feedback(
     feedback_in: FeedbackCreate,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,8 +12,8 @@ from services.scoring.aggregation import feedback_stats
 from services.scoring.statistics import MetricStats, merge_all
 from shared.auth import lineage
 from shared.events import Envelope, Ratings
-from shared.storage import DEAD_LETTERS, OUTBOX, Database
-from tests.harness import RunningService, Stack, deliver, handled, unique
+from shared.storage import DEAD_LETTERS, Database
+from tests.harness import RunningService, Stack, deliver, handled, staged_events, unique
 from tests.integration.scoring.conftest import (
     every_period,
     figures,
@@ -54,10 +53,9 @@ def expected(org: str, placed: list[tuple[str, datetime, Ratings]]) -> dict[str,
 
 async def _last_published(db: Database, org: str) -> dict[tuple[str, str], int]:
     """The sample size of the last score.updated this service staged per unit path and period start, for ``all``."""
-    rows = await db[OUTBOX].find({"topic": "score.updated"}, sort=[("_id", 1)]).to_list(None)
     last: dict[tuple[str, str], int] = {}
-    for row in rows:
-        event = json.loads(row["value"])
+    for staged in await staged_events(db, "score.updated"):
+        event = staged["value"]
         if event["org"] == org and event["period"] == "all":
             last[event["unit_path"], event["period_start"]] = event["sample_size"]
     return last

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +12,7 @@ import pytest
 
 from services.scoring.aggregation import period_start
 from shared.events import Ratings
-from tests.harness import RunningService, Stack, deliver, handled, unique
+from tests.harness import RunningService, Stack, deliver, handled, staged_events, unique
 from tests.integration.scoring.conftest import received, unit_created
 
 pytestmark = pytest.mark.integration
@@ -218,10 +217,8 @@ async def test_index_system__a_change_is_a_new_version_that_scores_use(stack: St
     assert score["composite"] == pytest.approx(75.0)
     assert set(score["indicators"]) == {"composite", "csat", "nps"}
     # This service's own outbox: other scoring services of the session consume the same topic.
-    published = await scoring.app.state.runtime.db.outbox.find({"topic": "score.updated"}).to_list(None)
-    versions = {
-        json.loads(row["value"])["index_version"] for row in published if json.loads(row["value"])["org"] == org
-    }
+    published = await staged_events(scoring.app.state.runtime.db, "score.updated")
+    versions = {event["value"]["index_version"] for event in published if event["value"]["org"] == org}
     assert versions == {2}
 
 
@@ -250,6 +247,6 @@ async def test_index_system__an_organisations_minimum_sample_flags_its_figures(s
         True,
         True,
     )
-    published = await scoring.app.state.runtime.db.outbox.find({"topic": "score.updated"}).to_list(None)
-    minimums = {json.loads(row["value"])["min_samples"] for row in published if json.loads(row["value"])["org"] == org}
+    published = await staged_events(scoring.app.state.runtime.db, "score.updated")
+    minimums = {event["value"]["min_samples"] for event in published if event["value"]["org"] == org}
     assert minimums == {3}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +17,14 @@ from shared.events import ActionUpdated, Envelope
 from shared.relay import OutboxRelay
 from shared.storage import (
     OUTBOX,
-    OUTBOX_RECEIPTS,
+    OUTBOX_SENT,
     Database,
     Document,
     UnitOfWork,
     apply,
     ensure_collections,
     in_transaction,
-    outbox_document,
+    outbox_event,
 )
 from tests.harness import Stack, eventually, read_topic, unique
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 
 async def _commit_event(client: AsyncMongoClient, db: Database, action_id: str) -> tuple[str, list[Document]]:
-    """Commit one action.updated through the outbox: its event id and the rows a committer hands over."""
+    """Commit one action.updated through the outbox: its event id and the documents a committer hands over."""
     unit = UnitOfWork("test")
     envelope = unit.publish(ActionUpdated(org="o", unit_id="u", unit_path="u", action_id=action_id, status="done"))
     rows = await in_transaction(client, lambda session: apply(db, session, [unit]))
@@ -43,8 +43,9 @@ def _has(*event_ids: str):
     return lambda seen: set(event_ids) <= {r["headers"].get("ce_id") for r in seen}
 
 
-async def _receipted(db: Database) -> set[str]:
-    return {key for receipt in await db[OUTBOX_RECEIPTS].find().to_list(None) for key in receipt["ids"]}
+async def _sent(db: Database) -> set[str]:
+    """The ids of the events whose outbox document was published and cleared."""
+    return {event["id"] for document in await db[OUTBOX_SENT].find().to_list(None) for event in document["events"]}
 
 
 @pytest.fixture
@@ -63,39 +64,51 @@ def _relay(db: Database, producer: AIOKafkaProducer, bootstrap: str, **options: 
     return OutboxRelay(service="test", db=db, producer=producer, bootstrap=bootstrap, **options)
 
 
-async def test_handed_over_rows__published_in_order_with_one_receipt(stack: Stack, parts):
+async def test_handed_over_documents__published_in_order_then_moved_to_sent(stack: Stack, parts):
     client, db, producer = parts
     committed = [await _commit_event(client, db, unique("act")) for _ in range(3)]
     relay = _relay(db, producer, stack.bootstrap)
-    for _, rows in committed:
-        relay.hand_over(rows)
+    for _, documents in committed:
+        relay.hand_over(documents)
 
     assert await relay.publish_handed() == 3
 
     ids = [event_id for event_id, _ in committed]
     records = await read_topic(stack.bootstrap, "action.updated", until=_has(*ids))
     assert [r["headers"]["ce_id"] for r in records if r["headers"]["ce_id"] in ids] == ids
-    assert await db[OUTBOX_RECEIPTS].count_documents({}) == 1
-    assert await _receipted(db) == {rows[0]["_id"] for _, rows in committed}
-    # Nothing is left for a sweep to find: a receipt covers every row.
-    assert await relay.sweep(until=datetime.now(UTC)) == 0
+    assert await _sent(db) == set(ids)
+    assert await db[OUTBOX].count_documents({}) == 0, "the outbox keeps only what is not published"
+    assert await relay.sweep(grace=timedelta(0)) == 0
+
+
+async def test_one_transaction__one_outbox_document_with_all_its_events(stack: Stack, parts):
+    client, db, _ = parts
+    unit = UnitOfWork("test")
+    for _ in range(3):
+        unit.publish(ActionUpdated(org="o", unit_id="u", unit_path="u", action_id=unique("act"), status="done"))
+
+    documents = await in_transaction(client, lambda session: apply(db, session, [unit]))
+
+    assert len(documents) == 1
+    stored = await db[OUTBOX].find().to_list(None)
+    assert [e["id"] for e in stored[0]["events"]] == [e.id for e in unit.envelopes]
 
 
 async def test_relay_killed_between_write_and_publish__publishes_after_restart(stack: Stack, parts):
     client, db, producer = parts
     action_id = unique("act")
-    event_id, rows = await _commit_event(client, db, action_id)
+    event_id, documents = await _commit_event(client, db, action_id)
 
     crashing = _relay(db, producer, stack.bootstrap)
-    crashing.hand_over(rows)
+    crashing.hand_over(documents)
 
-    async def killed(row: dict) -> asyncio.Future:
+    async def killed(event: dict) -> asyncio.Future:
         raise asyncio.CancelledError  # the process dies here: written, not yet published
 
     crashing._send = killed  # type: ignore[method-assign]
     with pytest.raises(asyncio.CancelledError):
         await crashing.publish_handed()
-    assert await _receipted(db) == set()
+    assert await db[OUTBOX].count_documents({}) == 1
 
     restarted = _relay(db, producer, stack.bootstrap)
     restarted.start()
@@ -103,7 +116,7 @@ async def test_relay_killed_between_write_and_publish__publishes_after_restart(s
         records = await read_topic(stack.bootstrap, "action.updated", until=_has(event_id))
         published = next(r for r in records if r["headers"]["ce_id"] == event_id)
         assert published["value"]["action_id"] == action_id
-        assert await eventually(lambda: _receipted(db)) == {rows[0]["_id"]}
+        assert await eventually(lambda: _sent(db)) == {event_id}
     finally:
         await restarted.stop()
 
@@ -114,25 +127,23 @@ async def test_commit_never_handed_over__the_sweep_publishes_it_after_the_grace(
     relay.start()
     try:
         # As when a commit succeeded but its answer was lost: the row is there, nobody handed it over.
-        event_id, rows = await _commit_event(client, db, unique("act"))
+        event_id, _ = await _commit_event(client, db, unique("act"))
         await read_topic(stack.bootstrap, "action.updated", until=_has(event_id), timeout=30)
-        assert await eventually(lambda: _receipted(db)) == {rows[0]["_id"]}
+        assert await eventually(lambda: _sent(db)) == {event_id}
     finally:
         await relay.stop()
 
 
-async def test_expired_rows__forgotten_once_swept(stack: Stack, parts):
+async def test_expired_documents__forgotten(stack: Stack, parts):
     client, db, producer = parts
-    _, rows = await _commit_event(client, db, unique("act"))
-    relay = _relay(db, producer, stack.bootstrap, retention=timedelta(seconds=0), grace=timedelta(seconds=0))
-    relay.hand_over(rows)
+    _, documents = await _commit_event(client, db, unique("act"))
+    relay = _relay(db, producer, stack.bootstrap, retention=timedelta(seconds=0))
+    relay.hand_over(documents)
     await relay.publish_handed()
 
-    await relay.sweep()
     await relay.forget_expired()
 
-    assert await db[OUTBOX].count_documents({}) == 0
-    assert await db[OUTBOX_RECEIPTS].count_documents({}) == 0
+    assert await db[OUTBOX_SENT].count_documents({}) == 0
 
 
 async def test_outbox_of_the_earlier_format__pending_rows_published_and_format_dropped(stack: Stack, parts):
@@ -142,8 +153,8 @@ async def test_outbox_of_the_earlier_format__pending_rows_published_and_format_d
         data=ActionUpdated(org="o", unit_id="u", unit_path="u", action_id=unique("act"), status="done"),
         source="/services/test",
     )
-    legacy = {k: v for k, v in outbox_document(envelope).items() if k not in ("event_id",)}
-    await db[OUTBOX].insert_one({**legacy, "_id": envelope.id, "status": "pending", "seq": 1, "sent_at": None})
+    legacy = {**outbox_event(envelope), "_id": envelope.id, "status": "pending", "seq": 1, "sent_at": None}
+    await db[OUTBOX].insert_one({k: v for k, v in legacy.items() if k != "id"})
     relay = _relay(db, producer, stack.bootstrap)
     relay.start()
     try:
@@ -170,8 +181,8 @@ async def test_new_broker_incarnation__retained_events_are_published_again(stack
     relay = _relay(db, producer, bootstrap, incarnation_check_seconds=0.2, retention=timedelta(hours=1))
     relay.start()
     try:
-        event_id, rows = await _commit_event(client, db, unique("act"))
-        relay.hand_over(rows)
+        event_id, documents = await _commit_event(client, db, unique("act"))
+        relay.hand_over(documents)
         await read_topic(bootstrap, "action.updated", until=_has(event_id))
 
         # The in-memory broker restarts and forgets every topic it held.
