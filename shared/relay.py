@@ -24,7 +24,17 @@ from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
 from shared.events import TRACE_HEADERS, decode_headers
-from shared.storage import INBOX, OUTBOX, OUTBOX_SENT, Database, Document, chunks, insert_new, outbox_key_at
+from shared.storage import (
+    INBOX,
+    OUTBOX,
+    OUTBOX_SENT,
+    OUTBOX_UNREADABLE,
+    Database,
+    Document,
+    chunks,
+    insert_new,
+    outbox_key_at,
+)
 from shared.telemetry import EVENTS_PUBLISHED, OUTBOX_BACKLOG, current_carrier, publish_span
 
 log = logging.getLogger(__name__)
@@ -192,7 +202,15 @@ class OutboxRelay:
         """
         line = outbox_key_at(datetime.now(UTC) - (self._grace if grace is None else grace))
         in_hand = {document["_id"] for document in self._handed}
-        left = [d for d in await self._db[OUTBOX].find().to_list(None) if d["_id"] < line and d["_id"] not in in_hand]
+        left = []
+        for document in await self._db[OUTBOX].find().to_list(None):
+            if not isinstance(document.get("events"), list):
+                # Not this format: publishing it would fail on every pass, so it is set aside, loudly.
+                await insert_new(self._db, OUTBOX_UNREADABLE, [document])
+                await self._db[OUTBOX].delete_one({"_id": document["_id"]})
+                log.error("outbox document of an unknown format set aside", extra={"id": str(document["_id"])})
+            elif document["_id"] < line and document["_id"] not in in_hand:
+                left.append(document)
         if left:
             left.sort(key=lambda document: str(document["_id"]))
             log.warning("publishing outbox documents that were never handed over", extra={"documents": len(left)})

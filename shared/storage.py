@@ -30,6 +30,7 @@ T = TypeVar("T")
 DUPLICATE_KEY = 11000
 OUTBOX = "outbox"
 OUTBOX_SENT = "outbox_sent"
+OUTBOX_UNREADABLE = "outbox_unreadable"
 INBOX = "inbox"
 DEAD_LETTERS = "dead_letters"
 

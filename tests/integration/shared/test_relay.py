@@ -18,6 +18,7 @@ from shared.relay import OutboxRelay
 from shared.storage import (
     OUTBOX,
     OUTBOX_SENT,
+    OUTBOX_UNREADABLE,
     Database,
     Document,
     UnitOfWork,
@@ -132,6 +133,19 @@ async def test_commit_never_handed_over__the_sweep_publishes_it_after_the_grace(
         assert await eventually(lambda: _sent(db)) == {event_id}
     finally:
         await relay.stop()
+
+
+async def test_outbox_document_of_an_unknown_shape__set_aside_and_the_rest_published(stack: Stack, parts):
+    client, db, producer = parts
+    await db[OUTBOX].insert_one({"_id": "00000000000000000001broken", "topic": "action.updated"})
+    event_id, _ = await _commit_event(client, db, unique("act"))
+    relay = _relay(db, producer, stack.bootstrap)
+
+    assert await relay.sweep(grace=timedelta(0)) == 1
+
+    await read_topic(stack.bootstrap, "action.updated", until=_has(event_id))
+    assert await db[OUTBOX].count_documents({}) == 0
+    assert [d["_id"] for d in await db[OUTBOX_UNREADABLE].find().to_list(None)] == ["00000000000000000001broken"]
 
 
 async def test_expired_documents__forgotten(stack: Stack, parts):
