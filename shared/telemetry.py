@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -47,8 +48,12 @@ def setup_tracing(service: str) -> None:
         instrumentor.instrument()
 
 
+@cache
 def tracer(service: str) -> trace.Tracer:
-    """The tracer of one service; its name tells the services apart when they share a process."""
+    """The tracer of one service; its name tells the services apart when they share a process.
+
+    Cached: asking the provider makes a new tracer every time, and spans are made per event.
+    """
     return trace.get_tracer(f"qualityloop.{service}")
 
 
