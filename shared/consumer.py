@@ -7,18 +7,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry.trace import Span, Status, StatusCode
-from pymongo import AsyncMongoClient, InsertOne
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from shared.events import Envelope, UnparseableEvent, dead_letter_topic, decode_headers, parse_envelope
+from shared.inbox import Inbox
 from shared.pagination import new_id
-from shared.storage import DEAD_LETTERS, INBOX, Database, Document, UnitOfWork, apply, find_in, in_transaction
+from shared.storage import DEAD_LETTERS, Database, Document, UnitOfWork, apply, in_transaction
 from shared.telemetry import BATCH_SECONDS, CONSUMER_LAG, EVENTS_CONSUMED, span_carrier, start_process_span
 from shared.telemetry import DEAD_LETTERS as DEAD_LETTER_COUNT
 from shared.telemetry import tracer as service_tracer
@@ -85,10 +86,12 @@ class BatchConsumer:
         batch_size: int = 500,
         max_attempts: int = 3,
         group_id: str | None = None,
+        inbox_retention: timedelta = timedelta(hours=24),
     ) -> None:
         self._service = service
         self._client = client
         self._db = db
+        self._inbox = Inbox(db, retention=inbox_retention)
         self._producer = producer
         self._subscriptions = {s.topic: s for s in subscriptions}
         self._on_commit = on_commit
@@ -198,6 +201,7 @@ class BatchConsumer:
         delay = 0.1
         for attempt in range(1, self._max_attempts + 1):
             try:
+                await self._inbox.prepare(datetime.now(UTC))
                 rows, rejected = await in_transaction(self._client, lambda session: self._transact(session, messages))
                 self._on_commit(rows)
                 return rejected
@@ -216,7 +220,7 @@ class BatchConsumer:
         self, session: AsyncClientSession, messages: list[_Message]
     ) -> tuple[list[Document], dict[str, str]]:
         ids = [m.envelope.id for m in messages]
-        seen = {row["_id"] for row in await find_in(self._db, INBOX, "_id", ids, session=session)}
+        seen = await self._inbox.seen(ids, session)
         fresh: dict[str, _Message] = {}
         for message in messages:
             if message.envelope.id not in seen and message.envelope.id not in fresh:
@@ -227,10 +231,7 @@ class BatchConsumer:
             await self._subscriptions[topic].handler([m.envelope for m in group], context)
         now = datetime.now(UTC)
         for message in fresh.values():
-            unit.write(
-                INBOX,
-                InsertOne({"_id": message.envelope.id, "topic": message.record.topic, "received_at": now}),
-            )
+            self._inbox.record(unit, message.envelope.id, message.record.topic, now)
         return await apply(self._db, session, [unit]), context.rejected
 
     def _finish(self, messages: Sequence[_Message], outcome: str) -> None:

@@ -25,7 +25,6 @@ from pymongo.errors import PyMongoError
 
 from shared.events import TRACE_HEADERS, decode_headers
 from shared.storage import (
-    INBOX,
     OUTBOX,
     OUTBOX_SENT,
     OUTBOX_UNREADABLE,
@@ -261,14 +260,9 @@ class OutboxRelay:
         await self._producer.send_and_wait(self._marker_topic, value=self._service.encode(), partition=0)
 
     async def forget_expired(self) -> None:
-        """Delete published documents past the retention window, and inbox ids past twice that.
-
-        A repeat can only come from some relay's retained events, so an inbox id older than twice the
-        retention window will not be delivered again.
-        """
+        """Delete published documents past the retention window (the inboxes remember ids longer)."""
         now = datetime.now(UTC)
         await self._db[OUTBOX_SENT].delete_many({"_id": {"$lt": outbox_key_at(now - self._retention)}})
-        await self._db[INBOX].delete_many({"received_at": {"$lt": now - 2 * self._retention}})
 
     def _count_handed(self, change: int) -> None:
         self._handed_events += change

@@ -158,6 +158,7 @@ async def start_runtime(
             batch_size=platform.consumer_batch_size,
             max_attempts=platform.consumer_max_attempts,
             group_id=f"{platform.consumer_group_prefix}-{definition.name}",
+            inbox_retention=timedelta(seconds=platform.outbox_retention_seconds),
         )
         await runtime.consumer.start()
     return runtime

@@ -31,7 +31,6 @@ DUPLICATE_KEY = 11000
 OUTBOX = "outbox"
 OUTBOX_SENT = "outbox_sent"
 OUTBOX_UNREADABLE = "outbox_unreadable"
-INBOX = "inbox"
 DEAD_LETTERS = "dead_letters"
 
 
@@ -288,7 +287,6 @@ async def ensure_collections(db: Database, indexes: dict[str, list[IndexModel]])
         # No secondary index: on this database each one costs an insert about as much again.
         OUTBOX: [],
         OUTBOX_SENT: [],
-        INBOX: [IndexModel([("received_at", ASCENDING)])],
         DEAD_LETTERS: [IndexModel([("topic", ASCENDING), ("dead_at", ASCENDING)])],
         **indexes,
     }

@@ -17,8 +17,9 @@ from fastapi import FastAPI
 from devstack.processes import free_port
 from shared.auth import issue_token
 from shared.events import Envelope, decode_headers
+from shared.inbox import PREFIX as INBOX_PREFIX
 from shared.settings import PlatformSettings
-from shared.storage import INBOX, OUTBOX, OUTBOX_SENT, Database
+from shared.storage import OUTBOX, OUTBOX_SENT, Database
 
 
 @dataclass
@@ -156,10 +157,15 @@ async def handled(db: Database, *envelopes: Envelope) -> None:
     """Wait until a service has recorded every one of these events in its inbox."""
 
     async def all_in_inbox() -> bool:
-        ids = [e.id for e in envelopes]
-        return await db[INBOX].count_documents({"_id": {"$in": ids}}) == len(set(ids))
+        return {e.id for e in envelopes} <= await inbox_ids(db)
 
     await eventually(all_in_inbox)
+
+
+async def inbox_ids(db: Database) -> set[str]:
+    """Every event id a service's inbox holds, whatever its generation."""
+    names = [name for name in await db.list_collection_names() if name.startswith(INBOX_PREFIX)]
+    return {row["_id"] for name in names for row in await db[name].find({}, {"_id": 1}).to_list(None)}
 
 
 async def eventually(check: Callable[[], Any], *, timeout: float = 30, interval: float = 0.1) -> Any:
