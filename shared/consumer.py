@@ -172,6 +172,8 @@ class BatchConsumer:
             # Whatever the handler publishes continues this span's trace.
             messages.append(_Message(record, replace(envelope, trace_carrier=span_carrier(span)), span))
         if messages:
+            # Outside the attempts: a failure here is the database's, not the events' (no dead letters).
+            await self._inbox.prepare(datetime.now(UTC))
             await self._handle(messages)
 
     async def _handle(self, messages: list[_Message]) -> None:
@@ -201,7 +203,6 @@ class BatchConsumer:
         delay = 0.1
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await self._inbox.prepare(datetime.now(UTC))
                 rows, rejected = await in_transaction(self._client, lambda session: self._transact(session, messages))
                 self._on_commit(rows)
                 return rejected
