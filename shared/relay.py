@@ -1,4 +1,4 @@
-"""The outbox relay: publishes committed events with acks=all, then moves their document to ``outbox_sent``.
+"""The outbox relay: publishes committed events with acks=all, then moves their document to ``outbox_sent_<n>``.
 
 Whoever commits a transaction hands its outbox documents (one per transaction, holding its events) to
 the relay in memory, so the relay never polls. ``outbox`` therefore holds only what is not published
@@ -24,9 +24,10 @@ from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
 from shared.events import TRACE_HEADERS, decode_headers
+from shared.generations import Generations
 from shared.storage import (
     OUTBOX,
-    OUTBOX_SENT,
+    OUTBOX_SENT_PREFIX,
     OUTBOX_UNREADABLE,
     Database,
     Document,
@@ -73,10 +74,11 @@ class OutboxRelay:
         # A document's key is minted inside its transaction, before the commit and the handover: the
         # sweep leaves the newest ``grace`` alone, so it does not race a commit still under way.
         self._grace = grace
-        self._retention = retention
         self._incarnation_check_seconds = incarnation_check_seconds
         self._handed: deque[Document] = deque()
         self._handed_events = 0
+        # Published documents, kept for republishing after a broker restart: one to two retentions long.
+        self._sent = Generations(db, OUTBOX_SENT_PREFIX, retention)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -106,7 +108,7 @@ class OutboxRelay:
     async def run(self) -> None:
         """Recover what a previous run left, then publish handed-over documents until stopped."""
         loop = asyncio.get_running_loop()
-        next_check = next_sweep = next_cleanup = 0.0
+        next_check = next_sweep = 0.0
         recovered = False
         while True:
             # Cleared before the pass, so that a handover during the pass wakes the next one at once.
@@ -124,9 +126,6 @@ class OutboxRelay:
                 if loop.time() >= next_sweep:
                     await self.sweep()
                     next_sweep = loop.time() + self._sweep_seconds
-                if loop.time() >= next_cleanup:
-                    await self.forget_expired()
-                    next_cleanup = loop.time() + 600
             except (KafkaError, PyMongoError, OSError) as error:
                 log.warning("relay pass failed, retrying", extra={"error": repr(error)})
                 published = 0
@@ -179,7 +178,8 @@ class OutboxRelay:
                 EVENTS_PUBLISHED.labels(self._service, event["topic"]).inc()
         if not clear:
             return
-        await insert_new(self._db, OUTBOX_SENT, [{**d, "sent_at": datetime.now(UTC)} for d in documents])
+        await self._sent.prepare(datetime.now(UTC))
+        await insert_new(self._db, self._sent.current, [{**d, "sent_at": datetime.now(UTC)} for d in documents])
         for chunk in chunks([d["_id"] for d in documents]):
             await self._db[OUTBOX].delete_many({"_id": {"$in": list(chunk)}})
 
@@ -246,23 +246,20 @@ class OutboxRelay:
         if (await self._probe.end_offsets([marker]))[marker] > 0:
             return
         republished = 0
-        batch: list[Document] = []
-        async for document in self._db[OUTBOX_SENT].find().sort("_id", ASCENDING):
-            batch.append(document)
-            if len(batch) >= 100:
+        await self._sent.prepare(datetime.now(UTC))
+        for name in reversed(self._sent.kept):  # the older generation first
+            batch: list[Document] = []
+            async for document in self._db[name].find().sort("_id", ASCENDING):
+                batch.append(document)
+                if len(batch) >= 100:
+                    await self.publish(batch, clear=False)
+                    republished, batch = republished + len(batch), []
+            if batch:
                 await self.publish(batch, clear=False)
-                republished, batch = republished + len(batch), []
-        if batch:
-            await self.publish(batch, clear=False)
-            republished += len(batch)
+                republished += len(batch)
         if republished:
             log.warning("new broker incarnation: published retained events again", extra={"documents": republished})
         await self._producer.send_and_wait(self._marker_topic, value=self._service.encode(), partition=0)
-
-    async def forget_expired(self) -> None:
-        """Delete published documents past the retention window (the inboxes remember ids longer)."""
-        now = datetime.now(UTC)
-        await self._db[OUTBOX_SENT].delete_many({"_id": {"$lt": outbox_key_at(now - self._retention)}})
 
     def _count_handed(self, change: int) -> None:
         self._handed_events += change

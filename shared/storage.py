@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 DUPLICATE_KEY = 11000
 OUTBOX = "outbox"
-OUTBOX_SENT = "outbox_sent"
+OUTBOX_SENT_PREFIX = "outbox_sent_"
 OUTBOX_UNREADABLE = "outbox_unreadable"
 DEAD_LETTERS = "dead_letters"
 
@@ -286,7 +286,6 @@ async def ensure_collections(db: Database, indexes: dict[str, list[IndexModel]])
     every = {
         # No secondary index: on this database each one costs an insert about as much again.
         OUTBOX: [],
-        OUTBOX_SENT: [],
         DEAD_LETTERS: [IndexModel([("topic", ASCENDING), ("dead_at", ASCENDING)])],
         **indexes,
     }

@@ -19,7 +19,7 @@ from shared.auth import issue_token
 from shared.events import Envelope, decode_headers
 from shared.inbox import PREFIX as INBOX_PREFIX
 from shared.settings import PlatformSettings
-from shared.storage import OUTBOX, OUTBOX_SENT, Database
+from shared.storage import OUTBOX, OUTBOX_SENT_PREFIX, Database
 
 
 @dataclass
@@ -188,6 +188,12 @@ def unique(prefix: str) -> str:
 
 async def staged_events(db: Database, topic: str) -> list[dict[str, Any]]:
     """The events a service staged for ``topic`` (published or not), oldest first, each with its decoded value."""
-    documents = [*await db[OUTBOX_SENT].find().to_list(None), *await db[OUTBOX].find().to_list(None)]
+    documents = [*await published_documents(db), *await db[OUTBOX].find().to_list(None)]
     events = [event for document in sorted(documents, key=lambda d: d["_id"]) for event in document["events"]]
     return [{**event, "value": json.loads(event["value"])} for event in events if event["topic"] == topic]
+
+
+async def published_documents(db: Database) -> list[dict[str, Any]]:
+    """The outbox documents a service's relay published and keeps, whatever their generation."""
+    kept = [name for name in await db.list_collection_names() if name.startswith(OUTBOX_SENT_PREFIX)]
+    return [document for name in kept for document in await db[name].find().to_list(None)]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo import AsyncMongoClient, IndexModel
 
-from shared.inbox import LEGACY_INBOX, Inbox, generation_collection
+from shared.inbox import LEGACY_INBOX, PREFIX, Inbox
 from shared.storage import Database, UnitOfWork, apply, in_transaction
 from tests.harness import Stack, unique
 
@@ -47,8 +47,8 @@ async def test_an_id__remembered_through_the_next_generation_then_dropped_with_i
     assert await _seen(client, inbox, ["e-1"], START + timedelta(hours=4)) == set()
     names = await db.list_collection_names()
     first = int(START.timestamp() // 7200)
-    assert generation_collection(first) not in names
-    assert {generation_collection(first + 2), generation_collection(first + 3)} <= set(names), "made ahead"
+    assert f"{PREFIX}{first}" not in names
+    assert {f"{PREFIX}{first + 2}", f"{PREFIX}{first + 3}"} <= set(names), "made ahead"
 
 
 async def test_the_single_inbox_of_earlier_versions__becomes_the_previous_generation(database):

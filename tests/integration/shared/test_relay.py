@@ -17,7 +17,6 @@ from shared.events import ActionUpdated, Envelope
 from shared.relay import OutboxRelay
 from shared.storage import (
     OUTBOX,
-    OUTBOX_SENT,
     OUTBOX_UNREADABLE,
     Database,
     Document,
@@ -27,7 +26,7 @@ from shared.storage import (
     in_transaction,
     outbox_event,
 )
-from tests.harness import Stack, eventually, read_topic, unique
+from tests.harness import Stack, eventually, published_documents, read_topic, unique
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +45,7 @@ def _has(*event_ids: str):
 
 async def _sent(db: Database) -> set[str]:
     """The ids of the events whose outbox document was published and cleared."""
-    return {event["id"] for document in await db[OUTBOX_SENT].find().to_list(None) for event in document["events"]}
+    return {event["id"] for document in await published_documents(db) for event in document["events"]}
 
 
 @pytest.fixture
@@ -146,18 +145,6 @@ async def test_outbox_document_of_an_unknown_shape__set_aside_and_the_rest_publi
     await read_topic(stack.bootstrap, "action.updated", until=_has(event_id))
     assert await db[OUTBOX].count_documents({}) == 0
     assert [d["_id"] for d in await db[OUTBOX_UNREADABLE].find().to_list(None)] == ["00000000000000000001broken"]
-
-
-async def test_expired_documents__forgotten(stack: Stack, parts):
-    client, db, producer = parts
-    _, documents = await _commit_event(client, db, unique("act"))
-    relay = _relay(db, producer, stack.bootstrap, retention=timedelta(seconds=0))
-    relay.hand_over(documents)
-    await relay.publish_handed()
-
-    await relay.forget_expired()
-
-    assert await db[OUTBOX_SENT].count_documents({}) == 0
 
 
 async def test_outbox_of_the_earlier_format__pending_rows_published_and_format_dropped(stack: Stack, parts):
