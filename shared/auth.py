@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.events import WHOLE_ORGANISATION, in_subtree
 from shared.problems import Problem
 from shared.settings import PlatformSettings
 
 ROLES = frozenset({"admin", "quality_manager", "unit_manager", "analyst", "integration"})
-WHOLE_ORGANISATION = "*"
 VERIFIED_TOKENS_KEPT = 10_000
 
 
@@ -41,9 +41,11 @@ class Principal:
 
     def can_see(self, unit_path: str) -> bool:
         """Whether a unit path lies inside one of the principal's subtrees."""
-        return self.sees_whole_organisation or any(
-            unit_path == scope or unit_path.startswith(f"{scope}/") for scope in self.scopes
-        )
+        return any(in_subtree(unit_path, scope) for scope in self.scopes)
+
+    def can_read(self, document: dict[str, Any]) -> bool:
+        """``scope_filter`` in Python: whether a stored document (with ``org`` and ``unit_path``) is visible."""
+        return document.get("org") == self.org and self.can_see(document["unit_path"])
 
     def scope_filter(self, lineage_field: str = "lineage") -> dict[str, Any]:
         """A MongoDB filter for documents of this organisation inside the principal's subtrees.

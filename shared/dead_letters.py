@@ -8,8 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from shared.auth import Principal, require_role
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page
-from shared.problems import NotFound
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, find_or_404, page
 from shared.service import RuntimeDep
 from shared.storage import DEAD_LETTERS, Document
 
@@ -59,9 +58,8 @@ def dead_letter_router(service: str) -> APIRouter:
     @router.post("/{dead_letter_id}/replay")
     async def replay(dead_letter_id: str, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
         """Publish the message again on its original topic (after the cause was fixed)."""
-        document = await runtime.db[DEAD_LETTERS].find_one({"_id": dead_letter_id, "org": principal.org})
-        if document is None:
-            raise NotFound("dead letter", dead_letter_id)
+        query = {"_id": dead_letter_id, "org": principal.org}
+        document = await find_or_404(runtime.db, DEAD_LETTERS, query, kind="dead letter", ident=dead_letter_id)
         headers = [
             (name, bytes(value))
             for name, value in document.get("headers", [])

@@ -13,6 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 TYPE_PREFIX = "qualityloop."
+WHOLE_ORGANISATION = "*"
+
+
+def in_subtree(unit_path: str, scope: str) -> bool:
+    """Whether a unit path lies in the subtree rooted at ``scope`` (``*``: the whole organisation)."""
+    return scope == WHOLE_ORGANISATION or unit_path == scope or unit_path.startswith(f"{scope}/")
 
 
 ServqualDimension = Literal["tangibles", "reliability", "responsiveness", "assurance", "empathy"]

@@ -1,4 +1,4 @@
-"""Identifiers that sort by creation time, and cursor pagination over them."""
+"""Identifiers that sort by creation time, cursor pagination over them, and reads of one document."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.problems import Problem
+from shared.problems import NotFound, Problem
 from shared.storage import Database
 
 DEFAULT_LIMIT = 50
@@ -52,6 +52,14 @@ async def paginate(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor(rows[-1]["_id"]) if more and rows else None
+
+
+async def find_or_404(db: Database, collection: str, query: dict[str, Any], *, kind: str, ident: str) -> dict[str, Any]:
+    """The document matching ``query`` (which carries the caller's tenancy), or a 404 as for a missing one."""
+    document = await db[collection].find_one(query)
+    if document is None:
+        raise NotFound(kind, ident)
+    return document
 
 
 def public_view(document: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
+from shared.events import in_subtree
+
 Level = Literal["blue", "yellow", "orange", "red"]
 Comparison = Literal["below", "above"]
 
@@ -30,8 +32,7 @@ class ThresholdRule:
 
     def applies_to(self, unit_path: str, period: str) -> bool:
         """Whether the rule watches this unit and period."""
-        in_scope = self.scope == "*" or unit_path == self.scope or unit_path.startswith(f"{self.scope}/")
-        return in_scope and period == self.period
+        return in_subtree(unit_path, self.scope) and period == self.period
 
 
 class Transition(Enum):

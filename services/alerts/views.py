@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 from services.alerts import repository
 from services.alerts.models import AlertRead, RuleCreate, RuleRead
 from shared.auth import CurrentPrincipal, Principal, require_role
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, new_id, page, public_view
-from shared.problems import NotFound
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, find_or_404, new_id, page, public_view
 from shared.service import RuntimeDep
 
 router = APIRouter(prefix="/api/v1")
@@ -46,10 +45,8 @@ async def list_rules(
 @router.get("/rules/{rule_id}", response_model=RuleRead, tags=["rules"])
 async def get_rule(rule_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One rule."""
-    rule = await runtime.db[repository.RULES].find_one({"_id": rule_id, "org": principal.org})
-    if rule is None:
-        raise NotFound("rule", rule_id)
-    return public_view(rule)
+    query = {"_id": rule_id, "org": principal.org}
+    return public_view(await find_or_404(runtime.db, repository.RULES, query, kind="rule", ident=rule_id))
 
 
 @router.get("/alerts", response_model=Page, tags=["alerts"])
@@ -70,7 +67,5 @@ async def list_alerts(
 @router.get("/alerts/{alert_id}", response_model=AlertRead, tags=["alerts"])
 async def get_alert(alert_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One alert."""
-    alert = await runtime.db[repository.ALERTS].find_one({"_id": alert_id, **principal.scope_filter()})
-    if alert is None:
-        raise NotFound("alert", alert_id)
-    return public_view(alert)
+    query = {"_id": alert_id, **principal.scope_filter()}
+    return public_view(await find_or_404(runtime.db, repository.ALERTS, query, kind="alert", ident=alert_id))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from shared.events import in_subtree
+
 Kind = Literal["rating", "comment", "complaint", "audit", "measure"]
 
 
@@ -30,14 +32,14 @@ def child_path(parent_path: str | None, unit_id: str) -> str:
 
 def check_move(unit_path: str, new_parent_path: str | None) -> str:
     """The unit's path under its new parent; moving it under itself or a descendant is rejected."""
-    if new_parent_path is not None and (new_parent_path == unit_path or new_parent_path.startswith(f"{unit_path}/")):
+    if new_parent_path is not None and in_subtree(new_parent_path, unit_path):
         raise Rejected("parent_id", "a unit cannot move under itself or one of its descendants")
     return child_path(new_parent_path, unit_path.rsplit("/", 1)[-1])
 
 
 def moved_path(path: str, *, old_root: str, new_root: str) -> str:
     """The path of a unit of a moved subtree, whose root moved from ``old_root`` to ``new_root``."""
-    if path != old_root and not path.startswith(f"{old_root}/"):
+    if not in_subtree(path, old_root):
         raise ValueError(f"{path!r} is not inside {old_root!r}")
     return new_root + path[len(old_root) :]
 

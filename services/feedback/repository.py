@@ -106,11 +106,6 @@ async def get_subtree(db: Database, *, org: str, unit_path: str) -> list[Documen
     return await db[UNITS].find({"org": org, "lineage": unit_path}).to_list(None)
 
 
-async def get_feedback(db: Database, *, principal: Principal, feedback_id: str) -> Document | None:
-    """A feedback, if it lies inside the principal's organisation and scopes."""
-    return await db[FEEDBACK].find_one({"_id": feedback_id, **principal.scope_filter()})
-
-
 async def get_feedback_by_source_id(db: Database, *, org: str, source_id: str) -> Document | None:
     """The feedback an integration already posted under its own id (None if none, or if it was erased)."""
     found = await find_feedback_by_source_ids(db, org=org, source_ids=[source_id])
@@ -240,12 +235,7 @@ async def find_feedback_of_customer(db: Database, *, principal: Principal, custo
     end = prefix[:-1] + chr(ord(KEY_SEPARATOR) + 1)
     rows = await db[CUSTOMER_FEEDBACK].find({"_id": {"$gte": prefix, "$lt": end}}).to_list(None)
     feedback = await find_feedback_by_ids(db, [r["feedback_id"] for r in rows])
-    return [doc for doc in feedback.values() if doc.get("customer_ref") == customer_ref and in_scope(principal, doc)]
-
-
-def in_scope(principal: Principal, feedback: Document) -> bool:
-    """Whether a feedback lies inside the principal's organisation and scopes (``scope_filter`` in Python)."""
-    return feedback["org"] == principal.org and principal.can_see(feedback["unit_path"])
+    return [doc for doc in feedback.values() if doc.get("customer_ref") == customer_ref and principal.can_read(doc)]
 
 
 async def migrate_legacy_indexes(db: Database) -> bool:

@@ -46,7 +46,7 @@ from services.feedback.models import (
 from services.feedback.settings import FeedbackSettings
 from shared.auth import Principal, lineage
 from shared.events import Audit, Complaint, Envelope, FeedbackErased, FeedbackReceived, Ratings, UnitChange, UnitChanged
-from shared.pagination import new_id, paginate
+from shared.pagination import find_or_404, new_id, paginate
 from shared.problems import NotFound, Problem, validation_errors
 from shared.service import Runtime
 from shared.storage import Database, Document, UnitOfWork, chunks
@@ -571,10 +571,8 @@ def _stage_erasure(work: UnitOfWork, org: str, erased: Sequence[Document], *, er
 
 async def get_feedback(runtime: Runtime, *, principal: Principal, feedback_id: str) -> Document:
     """One feedback inside the caller's scopes, or 404."""
-    feedback = await repository.get_feedback(runtime.db, principal=principal, feedback_id=feedback_id)
-    if feedback is None:
-        raise NotFound("feedback", feedback_id)
-    return feedback
+    query = {"_id": feedback_id, **principal.scope_filter()}
+    return await find_or_404(runtime.db, repository.FEEDBACK, query, kind="feedback", ident=feedback_id)
 
 
 async def list_feedback(

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.events import WHOLE_ORGANISATION, in_subtree
+
 # How long the responsible person has, by warning level: the worse the breach, the sooner.
 DUE_IN = {
     "red": timedelta(days=1),
@@ -27,12 +29,11 @@ class Responsibility:
 
     def covers(self, unit_path: str, indicator: str) -> bool:
         """Whether this entry covers a breach of ``indicator`` in the unit."""
-        in_scope = self.scope == "*" or unit_path == self.scope or unit_path.startswith(f"{self.scope}/")
-        return in_scope and self.indicator in (None, indicator)
+        return in_subtree(unit_path, self.scope) and self.indicator in (None, indicator)
 
     def specificity(self) -> tuple[int, int]:
         """Deeper scopes, then indicator-specific entries, win."""
-        depth = 0 if self.scope == "*" else self.scope.count("/") + 1
+        depth = 0 if self.scope == WHOLE_ORGANISATION else self.scope.count("/") + 1
         return depth, int(self.indicator is not None)
 
 

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 from services.improvement import repository
 from services.improvement.models import ActionRead, ResponsibilityCreate, ResponsibilityRead
 from shared.auth import CurrentPrincipal, Principal, require_role
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, new_id, page, public_view
-from shared.problems import NotFound
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, find_or_404, new_id, page, public_view
 from shared.service import RuntimeDep
 
 router = APIRouter(prefix="/api/v1")
@@ -67,7 +66,5 @@ async def list_actions(
 @router.get("/actions/{action_id}", response_model=ActionRead, tags=["actions"])
 async def get_action(action_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One action."""
-    action = await runtime.db[repository.ACTIONS].find_one({"_id": action_id, **principal.scope_filter()})
-    if action is None:
-        raise NotFound("action", action_id)
-    return public_view(action)
+    query = {"_id": action_id, **principal.scope_filter()}
+    return public_view(await find_or_404(runtime.db, repository.ACTIONS, query, kind="action", ident=action_id))
