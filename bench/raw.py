@@ -15,7 +15,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.events import Envelope, FeedbackReceived, Ratings
-from shared.pagination import new_id
+from shared.ids import new_id
 from shared.storage import Document, in_transaction, outbox_event
 
 RAW_DATABASE = "bench_raw"

@@ -25,7 +25,7 @@ from shared.events import (
     ScoreUpdated,
     ThresholdBreached,
 )
-from shared.pagination import new_id
+from shared.ids import new_id
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from types import FrameType
 import httpx
 
 from devstack.processes import Child, port_in_use, start_broker, start_database, start_gateway
-from shared.auth import ROLES, WHOLE_ORGANISATION, ensure_signing_key, issue_token
+from shared.auth import ROLES, ensure_signing_key, issue_token
+from shared.tree import WHOLE_ORGANISATION
 
 SERVICES = ("feedback", "scoring", "alerts", "improvement")
 DEFAULT_PORTS = {
@@ -161,7 +162,7 @@ def serve(args: argparse.Namespace) -> int:
     """Run one service (its API and its consumers) in this process."""
     import uvicorn
 
-    from shared.service import create_app
+    from shared.app import create_app
     from shared.settings import PlatformSettings
     from shared.telemetry import setup_logging
 

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.events import WHOLE_ORGANISATION, in_subtree
 from shared.problems import Problem
 from shared.settings import PlatformSettings
+from shared.tree import WHOLE_ORGANISATION, in_subtree
 
 ROLES = frozenset({"admin", "quality_manager", "unit_manager", "analyst", "integration"})
 VERIFIED_TOKENS_KEPT = 10_000
@@ -56,12 +56,6 @@ class Principal:
         if self.sees_whole_organisation:
             return {"org": self.org}
         return {"org": self.org, lineage_field: {"$in": list(self.scopes)}}
-
-
-def lineage(unit_path: str) -> list[str]:
-    """Every ancestor path of a unit and its own: ``a/b/c`` → ``[a, a/b, a/b/c]``."""
-    parts = unit_path.split("/")
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 class TokenVerifier:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -16,9 +17,9 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from shared.events import Envelope, UnparseableEvent, dead_letter_topic, decode_headers, parse_envelope
+from shared.events import Envelope, Event, UnparseableEvent, dead_letter_topic, decode_headers, read_event
+from shared.ids import new_id
 from shared.inbox import Inbox
-from shared.pagination import new_id
 from shared.storage import DEAD_LETTERS, Database, Document, UnitOfWork, apply, in_transaction
 from shared.telemetry import BATCH_SECONDS, CONSUMER_LAG, EVENTS_CONSUMED, span_carrier, start_process_span
 from shared.telemetry import DEAD_LETTERS as DEAD_LETTER_COUNT
@@ -27,8 +28,7 @@ from shared.telemetry import tracer as service_tracer
 log = logging.getLogger(__name__)
 
 UNDER_LOAD_LINGER_SECONDS = 0.02
-Handler = Callable[[Sequence[Envelope], "BatchContext"], Awaitable[None]]
-Parser = Callable[[dict[str, str], bytes | None], Envelope]
+E = TypeVar("E", bound=Event)
 
 
 @dataclass
@@ -40,7 +40,7 @@ class BatchContext:
     unit: UnitOfWork
     rejected: dict[str, str] = field(default_factory=dict)
 
-    def reject(self, envelope: Envelope, reason: str) -> None:
+    def reject(self, envelope: Envelope[Event], reason: str) -> None:
         """Refuse one event for good (it goes to the dead-letter topic) without failing the batch.
 
         For input the handler can tell is wrong (an unknown unit, say); the handler must stage no
@@ -50,18 +50,35 @@ class BatchContext:
 
 
 @dataclass(frozen=True)
-class Subscription:
-    """One consumed topic and the handler of its events (one handler per event type)."""
+class Subscription(Generic[E]):
+    """One event type and its handler; the topic is the event's, the consumer parses and narrows.
 
-    topic: str
-    handler: Handler
-    parse: Parser = parse_envelope
+    ``parse`` replaces the contract's reader for records that integrations produce (``feedback.ingest``):
+    it must return an envelope of ``event`` or raise UnparseableEvent with the reason.
+    """
+
+    event: type[E]
+    handler: Callable[[Sequence[Envelope[E]], BatchContext], Awaitable[None]]
+    parse: Callable[[dict[str, str], bytes | None], Envelope[E]] | None = None
+    # Another topic carrying the same event type (tests give each case a topic of its own).
+    topic_override: str | None = None
+
+    @property
+    def topic(self) -> str:
+        """The topic consumed: the event type's own unless overridden."""
+        return self.topic_override or self.event.topic
+
+    def read(self, headers: dict[str, str], value: bytes | None) -> Envelope[E]:
+        """The record as an envelope of this subscription's event type, or UnparseableEvent."""
+        if self.parse is not None:
+            return self.parse(headers, value)
+        return read_event(headers, value, self.event)
 
 
 @dataclass
 class _Message:
     record: ConsumerRecord[bytes, bytes]
-    envelope: Envelope
+    envelope: Envelope[Event]
     span: Span
 
 
@@ -81,7 +98,7 @@ class BatchConsumer:
         db: Database,
         producer: AIOKafkaProducer,
         bootstrap: str,
-        subscriptions: Sequence[Subscription],
+        subscriptions: Sequence[Subscription[Any]],
         on_commit: Callable[[list[Document]], None] = lambda rows: None,
         batch_size: int = 500,
         max_attempts: int = 3,
@@ -165,7 +182,7 @@ class BatchConsumer:
                 consumer_group=self._group_id,
             )
             try:
-                envelope = self._subscriptions[record.topic].parse(headers, record.value)
+                envelope = self._subscriptions[record.topic].read(headers, record.value)
             except UnparseableEvent as error:
                 await self._dead_letter(record, str(error), span)
                 continue

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Query
 
 from shared.auth import Principal, require_role
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, find_or_404, page
-from shared.service import RuntimeDep
+from shared.runtime import Runtime, get_runtime
 from shared.storage import DEAD_LETTERS, Document
 
 Admin = Annotated[Principal, Depends(require_role("admin"))]
+RuntimeDep = Annotated[Runtime[Any], Depends(get_runtime)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 REPLAY_DROPS_HEADERS = ("dlq_",)
 

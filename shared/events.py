@@ -6,27 +6,30 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from shared.tree import WHOLE_ORGANISATION
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 TYPE_PREFIX = "qualityloop."
-WHOLE_ORGANISATION = "*"
-
-
-def in_subtree(unit_path: str, scope: str) -> bool:
-    """Whether a unit path lies in the subtree rooted at ``scope`` (``*``: the whole organisation)."""
-    return scope == WHOLE_ORGANISATION or unit_path == scope or unit_path.startswith(f"{scope}/")
-
-
 ServqualDimension = Literal["tangibles", "reliability", "responsiveness", "assurance", "empathy"]
 QualityDimension = Literal["effect", "speed", "attitude", "reliability", "cost", "innovation"]
 UnitChange = Literal["created", "renamed", "moved", "deactivated"]
 FeedbackKind = Literal["rating", "comment", "complaint", "audit", "measure"]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Sentiment = Annotated[float | None, Field(ge=0, le=1, description="Comment sentiment, 0 negative to 1 positive")]
+Polarity = Literal["negative", "neutral", "positive"]
+ComplaintSeverity = Literal["minor", "moderate", "serious", "critical"]
+MEASURE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+# Rating scales (inclusive): the bounds of the fields below, and the scales scoring reads them on.
+CSAT_SCALE = (1, 5)
+NPS_SCALE = (0, 10)
+CES_SCALE = (1, 7)
+SERVQUAL_SCALE = (1, 7)
+DIMENSION_SCALE = (1, 5)
 
 
 class ServqualItem(BaseModel):
@@ -34,8 +37,8 @@ class ServqualItem(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    perception: int = Field(ge=1, le=7)
-    expectation: int = Field(ge=1, le=7)
+    perception: int = Field(ge=SERVQUAL_SCALE[0], le=SERVQUAL_SCALE[1])
+    expectation: int = Field(ge=SERVQUAL_SCALE[0], le=SERVQUAL_SCALE[1])
 
 
 class Event(BaseModel):
@@ -64,16 +67,16 @@ class Ratings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    csat: int | None = Field(default=None, ge=1, le=5)
-    nps: int | None = Field(default=None, ge=0, le=10)
-    ces: int | None = Field(default=None, ge=1, le=7)
+    csat: int | None = Field(default=None, ge=CSAT_SCALE[0], le=CSAT_SCALE[1])
+    nps: int | None = Field(default=None, ge=NPS_SCALE[0], le=NPS_SCALE[1])
+    ces: int | None = Field(default=None, ge=CES_SCALE[0], le=CES_SCALE[1])
     servqual: dict[ServqualDimension, ServqualItem] = Field(
         default_factory=dict, description="Perception and expectation (1–7) per SERVQUAL dimension"
     )
-    dimensions: dict[QualityDimension, Annotated[int, Field(ge=1, le=5)]] = Field(
+    dimensions: dict[QualityDimension, Annotated[int, Field(ge=DIMENSION_SCALE[0], le=DIMENSION_SCALE[1])]] = Field(
         default_factory=dict, description="Ratings (1–5) of the six service-quality dimensions"
     )
-    measures: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")], NonNegative] = Field(
+    measures: dict[Annotated[str, StringConstraints(pattern=MEASURE_NAME_PATTERN)], NonNegative] = Field(
         default_factory=dict,
         description="Operational measures, e.g. waiting_time_seconds, handling_time_seconds, first_contact_resolution",
     )
@@ -85,7 +88,7 @@ class Complaint(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     category: str = Field(min_length=1, max_length=100)
-    severity: Literal["minor", "moderate", "serious", "critical"]
+    severity: ComplaintSeverity
 
 
 class AuditItem(BaseModel):
@@ -139,7 +142,7 @@ class FeedbackReceived(Event):
     tags: list[str] = []
     comment_language: str | None = None
     sentiment: Sentiment = None
-    polarity: Literal["negative", "neutral", "positive"] | None = None
+    polarity: Polarity | None = None
     keywords: list[str] = []
 
 
@@ -154,6 +157,8 @@ class FeedbackErased(Event):
     complaint: Complaint | None = None
     audit: Audit | None = None
     sentiment: Sentiment = None
+    # Older producers leave it out; scoring then takes the polarity it counted the feedback with.
+    polarity: Polarity | None = None
 
 
 class IndicatorScore(BaseModel):
@@ -180,6 +185,16 @@ class ScoreUpdated(Event):
     composite: float | None = None
     index_version: int = 1
     min_samples: int = 1
+
+
+class IndexSystemChanged(Event):
+    """An organisation's evaluation index system was replaced by a new version (unit: the whole organisation)."""
+
+    topic: ClassVar[str] = "index_system.changed"
+    unit_id: str = WHOLE_ORGANISATION
+    unit_path: str = WHOLE_ORGANISATION
+    index_version: int
+    indicators: list[str] = Field(description="The indicator ids in force, composite included")
 
 
 class ThresholdBreached(Event):
@@ -209,23 +224,39 @@ class AlertResolved(Event):
 
 
 class ActionAssigned(Event):
-    """An improvement action was assigned to the person responsible."""
+    """An improvement action got its responsible person: the first time, or reassigned to another."""
 
     topic: ClassVar[str] = "action.assigned"
     action_id: str
     alert_id: str | None
+    group_id: str | None = None
     assignee: str
+    accountable: str | None = None
     title: str
     due_at: datetime
     level: str
+    indicator: str | None = None
+    reassigned: bool = False
 
 
 class ActionUpdated(Event):
-    """An improvement action changed status."""
+    """An improvement action changed: its state (``previous_status`` set), or anything else (``change`` says what).
+
+    ``status`` ``in_progress`` means the responsible person took the action in hand: the alerts
+    service acknowledges the alert.
+    """
 
     topic: ClassVar[str] = "action.updated"
     action_id: str
+    alert_id: str | None = None
+    group_id: str | None = None
     status: str
+    previous_status: str | None = None
+    by: str = "system"
+    change: str = "status"
+    detail: str | None = None
+    assignee: str | None = None
+    escalated_to: str | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -235,6 +266,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         FeedbackReceived,
         FeedbackErased,
         ScoreUpdated,
+        IndexSystemChanged,
         ThresholdBreached,
         AlertResolved,
         ActionAssigned,
@@ -256,11 +288,15 @@ class UnparseableEvent(ValueError):
     """A record that is not a valid event of a known type; it goes to the dead-letter topic."""
 
 
+E = TypeVar("E", bound=Event)
+E_co = TypeVar("E_co", bound=Event, covariant=True)
+
+
 @dataclass(frozen=True)
-class Envelope:
+class Envelope(Generic[E_co]):
     """An event with its CloudEvents attributes and the trace context it travels with."""
 
-    data: Event
+    data: E_co
     source: str
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -309,19 +345,24 @@ def decode_headers(headers: Any) -> dict[str, str]:
     return decoded
 
 
-def parse_envelope(headers: dict[str, str], value: bytes | None) -> Envelope:
-    """Read a binary-mode CloudEvent; raise UnparseableEvent saying why it cannot be read."""
-    event_type = headers.get("ce_type")
-    if event_type is None:
-        raise UnparseableEvent("missing header ce_type")
-    if not headers.get("ce_id"):
-        raise UnparseableEvent("missing header ce_id")
+def parse_envelope(headers: dict[str, str], value: bytes | None) -> Envelope[Event]:
+    """Read a binary-mode CloudEvent of any known type; raise UnparseableEvent saying why it cannot be read."""
+    event_type = _required(headers, "ce_type")
     model = EVENT_TYPES.get(event_type)
     if model is None:
         raise UnparseableEvent(f"unknown event type {event_type!r}")
+    return read_event(headers, value, model)
+
+
+def read_event(headers: dict[str, str], value: bytes | None, event_class: type[E]) -> Envelope[E]:
+    """Read a binary-mode CloudEvent that must be of ``event_class``; raise UnparseableEvent saying why not."""
+    event_type = _required(headers, "ce_type")
+    _required(headers, "ce_id")
+    if event_type != event_class.type_name():
+        raise UnparseableEvent(f"unexpected event type {event_type!r}; expected {event_class.type_name()!r}")
     try:
         payload = json.loads(value or b"")
-        data = model.model_validate(payload)
+        data = event_class.model_validate(payload)
     except (ValueError, ValidationError) as error:
         raise UnparseableEvent(f"invalid {event_type} payload: {_first_line(error)}") from error
     try:
@@ -335,6 +376,13 @@ def parse_envelope(headers: dict[str, str], value: bytes | None) -> Envelope:
         time=time,
         trace_carrier={name: headers[name] for name in TRACE_HEADERS if name in headers},
     )
+
+
+def _required(headers: dict[str, str], name: str) -> str:
+    value = headers.get(name)
+    if not value:
+        raise UnparseableEvent(f"missing header {name}")
+    return value
 
 
 def _first_line(error: Exception) -> str:

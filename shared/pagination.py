@@ -1,10 +1,8 @@
-"""Identifiers that sort by creation time, cursor pagination over them, and reads of one document."""
+"""Cursor pagination over time-sortable ids, and reads of one document."""
 
 from __future__ import annotations
 
 import base64
-import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,11 +13,6 @@ from shared.storage import Database
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-
-
-def new_id(prefix: str) -> str:
-    """A unique id that sorts by creation time, so a cursor over it stays correct while rows arrive."""
-    return f"{prefix}_{time.time_ns():x}{os.urandom(5).hex()}"
 
 
 class Page(BaseModel):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
-from shared.events import in_subtree
+from shared.tree import in_subtree
 
 Level = Literal["blue", "yellow", "orange", "red"]
 Comparison = Literal["below", "above"]

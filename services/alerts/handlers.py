@@ -10,16 +10,16 @@ from pymongo import UpdateOne
 
 from services.alerts import repository
 from services.alerts.domain import ThresholdRule, Transition, evaluate, fingerprint
-from shared.auth import lineage
 from shared.consumer import BatchContext
 from shared.events import AlertResolved, Envelope, ScoreUpdated, ThresholdBreached
-from shared.pagination import new_id
+from shared.ids import new_id
 from shared.storage import Document
+from shared.tree import lineage
 
 
-async def on_score_updated(envelopes: Sequence[Envelope], batch: BatchContext) -> None:
+async def on_score_updated(envelopes: Sequence[Envelope[ScoreUpdated]], batch: BatchContext) -> None:
     """Evaluate every rule that watches the updated units; raise or resolve alerts once per transition."""
-    scores = [(e, e.data) for e in envelopes if isinstance(e.data, ScoreUpdated)]
+    scores = [(e, e.data) for e in envelopes]
     orgs = sorted({score.org for _, score in scores})
     rules = [
         repository.rule_from(d)
@@ -39,7 +39,11 @@ async def on_score_updated(envelopes: Sequence[Envelope], batch: BatchContext) -
 
 
 def _apply(
-    envelope: Envelope, score: ScoreUpdated, rule: ThresholdRule, firing: dict[str, Document], batch: BatchContext
+    envelope: Envelope[ScoreUpdated],
+    score: ScoreUpdated,
+    rule: ThresholdRule,
+    firing: dict[str, Document],
+    batch: BatchContext,
 ) -> None:
     figure = score.indicators.get(rule.indicator)
     if figure is None:

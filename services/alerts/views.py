@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, status
 
 from services.alerts import repository
+from services.alerts.dependencies import RuntimeDep
 from services.alerts.models import AlertRead, RuleCreate, RuleRead
 from shared.auth import CurrentPrincipal, Principal, require_role
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, find_or_404, new_id, page, public_view
-from shared.service import RuntimeDep
+from shared.ids import new_id
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, find_or_404, page, public_view
 
 router = APIRouter(prefix="/api/v1")
 RuleEditor = Annotated[Principal, Depends(require_role("quality_manager"))]

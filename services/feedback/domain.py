@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from shared.events import in_subtree
+from shared.tree import in_subtree
 
 Kind = Literal["rating", "comment", "complaint", "audit", "measure"]
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -13,7 +13,7 @@ from services.feedback import service
 from services.feedback.domain import Rejected
 from services.feedback.models import FeedbackIngested, FeedbackIngestIn
 from services.feedback.settings import FeedbackSettings
-from shared.consumer import BatchContext, Handler, Parser
+from shared.consumer import BatchContext
 from shared.events import TRACE_HEADERS, Envelope, UnparseableEvent
 from shared.problems import validation_errors
 
@@ -21,13 +21,13 @@ INGEST_TYPE = FeedbackIngested.type_name()
 STRUCTURED = "application/cloudevents+json"
 
 
-def ingest_parser(settings: FeedbackSettings) -> Parser:
+def ingest_parser(settings: FeedbackSettings) -> Callable[[dict[str, str], bytes | None], Envelope[FeedbackIngested]]:
     """Read a ``feedback.ingest`` record (CloudEvents binary or structured mode) and apply the stateless rules.
 
     What fails here goes to ``feedback.ingest.dlq`` at once, with the reason, without retries.
     """
 
-    def parse(headers: dict[str, str], value: bytes | None) -> Envelope:
+    def parse(headers: dict[str, str], value: bytes | None) -> Envelope[FeedbackIngested]:
         attributes, payload = _cloudevent(headers, value)
         if not attributes.get("id"):
             raise UnparseableEvent("missing CloudEvents attribute id")
@@ -78,17 +78,19 @@ def _reasons(errors: Sequence[dict[str, Any]]) -> str:
     return "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
 
 
-def ingest_handler(settings: FeedbackSettings) -> Handler:
+def ingest_handler(
+    settings: FeedbackSettings,
+) -> Callable[[Sequence[Envelope[FeedbackIngested]], BatchContext], Awaitable[None]]:
     """Store a batch of ingested feedback and publish ``feedback.received``, idempotent by source id.
 
     A feedback the rules refuse (an unknown unit, say) is rejected alone: it goes to the dead-letter
     topic with the reason and the rest of the batch is stored.
     """
 
-    async def handle(envelopes: Sequence[Envelope], batch: BatchContext) -> None:
+    async def handle(envelopes: Sequence[Envelope[FeedbackIngested]], batch: BatchContext) -> None:
         by_org: dict[str, list[service.Submission]] = {}
         for envelope in envelopes:
-            feedback_in = cast(FeedbackIngested, envelope.data).feedback
+            feedback_in = envelope.data.feedback
             by_org.setdefault(envelope.data.org, []).append(
                 service.Submission(feedback_in, feedback_in.source_id, cause=envelope)
             )

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from services.feedback import enrichment, repository
+from services.feedback.dependencies import FeedbackRuntime
 from services.feedback.handlers import ingest_handler, ingest_parser
 from services.feedback.models import FeedbackIngested
 from services.feedback.settings import FeedbackSettings
 from services.feedback.views import router
 from shared.consumer import Subscription
 from shared.events import FeedbackErased, FeedbackReceived, UnitChanged
-from shared.service import Runtime, ServiceDefinition
+from shared.runtime import ServiceDefinition
 
 
-def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
+def subscriptions(runtime: FeedbackRuntime) -> Sequence[Subscription[Any]]:
     """The topics the feedback service consumes: raw feedback from integrations."""
-    settings: FeedbackSettings = runtime.settings  # type: ignore[assignment]
-    return [Subscription(FeedbackIngested.topic, ingest_handler(settings), parse=ingest_parser(settings))]
+    settings = runtime.settings
+    return [Subscription(FeedbackIngested, ingest_handler(settings), parse=ingest_parser(settings))]
 
 
-async def on_start(runtime: Runtime) -> None:
+async def on_start(runtime: FeedbackRuntime) -> None:
     """Before the first request: load the enrichment models (off the event loop) and migrate old storage.
 
     The runtime calls this after the collections exist and before the group committer and the consumer

@@ -14,6 +14,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from services.feedback import enrichment, repository
+from services.feedback.dependencies import FeedbackRuntime
 from services.feedback.domain import (
     Kind,
     NewUnit,
@@ -44,19 +45,20 @@ from services.feedback.models import (
     UnitUpdate,
 )
 from services.feedback.settings import FeedbackSettings
-from shared.auth import Principal, lineage
+from shared.auth import Principal
 from shared.events import Audit, Complaint, Envelope, FeedbackErased, FeedbackReceived, Ratings, UnitChange, UnitChanged
-from shared.pagination import find_or_404, new_id, paginate
+from shared.ids import new_id
+from shared.pagination import find_or_404, paginate
 from shared.problems import NotFound, Problem, validation_errors
-from shared.service import Runtime
 from shared.storage import Database, Document, UnitOfWork, chunks
+from shared.tree import lineage
 
 
 def _rejected(error: Rejected) -> Problem:
     return Problem(422, "Invalid request", error.reason, errors=[{"field": error.field, "reason": error.reason}])
 
 
-async def create_unit(runtime: Runtime, *, principal: Principal, unit_in: UnitCreate) -> Document:
+async def create_unit(runtime: FeedbackRuntime, *, principal: Principal, unit_in: UnitCreate) -> Document:
     """Add a unit under its parent (or as a root) and tell the other services."""
     path = child_path(await _parent_path(runtime, principal=principal, parent_id=unit_in.parent_id), unit_in.id)
     unit = _new_unit(principal.org, unit_in, path, created_at=datetime.now(UTC))
@@ -102,7 +104,7 @@ def read_import(content_type: str, body: bytes) -> list[Any]:
     raise Problem(415, "Unsupported media type", "send application/json or text/csv")
 
 
-async def import_units(runtime: Runtime, *, principal: Principal, rows: Sequence[Any]) -> int:
+async def import_units(runtime: FeedbackRuntime, *, principal: Principal, rows: Sequence[Any]) -> int:
     """Add a whole tree in one unit of work, or nothing: any bad row answers 422 with every row's errors."""
     if len(rows) > MAX_IMPORT:
         raise _rejected(Rejected("units", f"has {len(rows)} rows, more than the {MAX_IMPORT} allowed"))
@@ -167,7 +169,7 @@ def _tree_row(row: int, raw: Any, unit_in: UnitCreate | None) -> NewUnit | None:
     return None
 
 
-async def update_unit(runtime: Runtime, *, principal: Principal, unit_id: str, unit_in: UnitUpdate) -> Document:
+async def update_unit(runtime: FeedbackRuntime, *, principal: Principal, unit_id: str, unit_in: UnitUpdate) -> Document:
     """Change a unit's name, kind or external code, or move it with its subtree; only sent fields change."""
     unit = await get_unit(runtime, principal=principal, unit_id=unit_id)
     changes = {k: v for k, v in unit_in.model_dump(exclude_unset=True).items() if v != unit.get(k)}
@@ -185,7 +187,7 @@ async def update_unit(runtime: Runtime, *, principal: Principal, unit_id: str, u
 
 
 async def _stage_move(
-    runtime: Runtime, work: UnitOfWork, *, principal: Principal, unit: Document, changes: Document
+    runtime: FeedbackRuntime, work: UnitOfWork, *, principal: Principal, unit: Document, changes: Document
 ) -> None:
     """Stage the move of a unit's subtree: every unit's path and lineage, and its stored feedback's."""
     parent_path = await _parent_path(runtime, principal=principal, parent_id=changes["parent_id"])
@@ -209,7 +211,7 @@ async def _stage_move(
         work.publish(_unit_changed({**member, **fields}, "moved", previous_path=member["path"]))
 
 
-async def deactivate_unit(runtime: Runtime, *, principal: Principal, unit_id: str) -> Document:
+async def deactivate_unit(runtime: FeedbackRuntime, *, principal: Principal, unit_id: str) -> Document:
     """Mark a unit inactive, so that it takes no more feedback, and tell the other services."""
     unit = await get_unit(runtime, principal=principal, unit_id=unit_id)
     if unit["active"]:
@@ -220,7 +222,7 @@ async def deactivate_unit(runtime: Runtime, *, principal: Principal, unit_id: st
     return await get_unit(runtime, principal=principal, unit_id=unit_id)
 
 
-async def _parent_path(runtime: Runtime, *, principal: Principal, parent_id: str | None) -> str | None:
+async def _parent_path(runtime: FeedbackRuntime, *, principal: Principal, parent_id: str | None) -> str | None:
     """The path of a unit's new parent (None for a root), which must be visible and active."""
     if parent_id is None:
         if not principal.sees_whole_organisation:
@@ -249,7 +251,7 @@ def _unit_changed(unit: Document, change: UnitChange, previous_path: str | None 
     )
 
 
-async def _commit_tree_change(runtime: Runtime, work: UnitOfWork, *, org: str, conflict: str) -> None:
+async def _commit_tree_change(runtime: FeedbackRuntime, work: UnitOfWork, *, org: str, conflict: str) -> None:
     """Commit a change of the unit tree, then drop the organisation's cached units so intake sees it at once.
 
     Other processes see it when their cache entries expire (``UnitCache`` ttl).
@@ -457,7 +459,9 @@ def _received(document: Document, feedback_in: FeedbackCreate) -> FeedbackReceiv
     )
 
 
-async def _take_in(runtime: Runtime, *, principal: Principal, submissions: Sequence[Submission]) -> list[Outcome]:
+async def _take_in(
+    runtime: FeedbackRuntime, *, principal: Principal, submissions: Sequence[Submission]
+) -> list[Outcome]:
     """Stage and commit submissions as one unit of work (one transaction, shared with concurrent requests)."""
     settings: FeedbackSettings = runtime.settings  # type: ignore[assignment]
     for attempt in range(2):
@@ -479,7 +483,7 @@ async def _take_in(runtime: Runtime, *, principal: Principal, submissions: Seque
 
 
 async def record_feedback(
-    runtime: Runtime, *, principal: Principal, feedback_in: FeedbackCreate, idempotency_key: str | None
+    runtime: FeedbackRuntime, *, principal: Principal, feedback_in: FeedbackCreate, idempotency_key: str | None
 ) -> tuple[Document, bool]:
     """Store a feedback and publish ``feedback.received``; return it and whether it was new.
 
@@ -495,7 +499,9 @@ async def record_feedback(
     return outcome.feedback, outcome.status == "accepted"
 
 
-async def record_batch(runtime: Runtime, *, principal: Principal, items: Sequence[dict[str, Any]]) -> list[Outcome]:
+async def record_batch(
+    runtime: FeedbackRuntime, *, principal: Principal, items: Sequence[dict[str, Any]]
+) -> list[Outcome]:
     """Take in up to 1,000 feedback in one transaction; each item is accepted, a duplicate or rejected."""
     outcomes: list[Outcome | None] = [None] * len(items)
     valid: dict[int, Submission] = {}
@@ -512,7 +518,7 @@ async def record_batch(runtime: Runtime, *, principal: Principal, items: Sequenc
     return [cast(Outcome, o) for o in outcomes]
 
 
-async def erase_customer(runtime: Runtime, *, principal: Principal, erasure_in: ErasureCreate) -> Document:
+async def erase_customer(runtime: FeedbackRuntime, *, principal: Principal, erasure_in: ErasureCreate) -> Document:
     """Delete one customer's feedback and publish ``feedback.erased`` for each, in one transaction.
 
     The feedback's customer rows go with it. Its source-id rows stay, marked erased, without anything
@@ -569,14 +575,14 @@ def _stage_erasure(work: UnitOfWork, org: str, erased: Sequence[Document], *, er
             work.write(repository.SOURCE_IDS, UpdateOne({"_id": key}, {"$set": tombstone}, upsert=True))
 
 
-async def get_feedback(runtime: Runtime, *, principal: Principal, feedback_id: str) -> Document:
+async def get_feedback(runtime: FeedbackRuntime, *, principal: Principal, feedback_id: str) -> Document:
     """One feedback inside the caller's scopes, or 404."""
     query = {"_id": feedback_id, **principal.scope_filter()}
     return await find_or_404(runtime.db, repository.FEEDBACK, query, kind="feedback", ident=feedback_id)
 
 
 async def list_feedback(
-    runtime: Runtime, *, principal: Principal, query_in: FeedbackQuery
+    runtime: FeedbackRuntime, *, principal: Principal, query_in: FeedbackQuery
 ) -> tuple[list[Document], str | None]:
     """A page of the matching feedback inside the caller's scopes, oldest first, and the next cursor.
 
@@ -586,7 +592,7 @@ async def list_feedback(
     return await paginate(runtime.db, repository.FEEDBACK, query, cursor=query_in.cursor, limit=query_in.limit)
 
 
-async def count_feedback(runtime: Runtime, *, principal: Principal, query_in: CountsQuery) -> FeedbackCounts:
+async def count_feedback(runtime: FeedbackRuntime, *, principal: Principal, query_in: CountsQuery) -> FeedbackCounts:
     """How many matching feedback each unit (its direct unit) or channel has, inside the caller's scopes."""
     query = await _feedback_query(runtime, principal=principal, filters=query_in)
     by_unit = query_in.group_by == "unit"
@@ -595,14 +601,14 @@ async def count_feedback(runtime: Runtime, *, principal: Principal, query_in: Co
     return FeedbackCounts(group_by=query_in.group_by, total=sum(c.count for c in counts), counts=counts)
 
 
-async def _feedback_query(runtime: Runtime, *, principal: Principal, filters: FeedbackFilter) -> dict[str, Any]:
+async def _feedback_query(runtime: FeedbackRuntime, *, principal: Principal, filters: FeedbackFilter) -> dict[str, Any]:
     unit_path = None
     if filters.unit_id is not None:
         unit_path = (await get_unit(runtime, principal=principal, unit_id=filters.unit_id))["path"]
     return repository.feedback_query(principal, filters, unit_path=unit_path)
 
 
-async def get_unit(runtime: Runtime, *, principal: Principal, unit_id: str) -> Document:
+async def get_unit(runtime: FeedbackRuntime, *, principal: Principal, unit_id: str) -> Document:
     """One unit inside the caller's scopes, or 404."""
     unit = await repository.get_unit(runtime.db, org=principal.org, unit_id=unit_id)
     if unit is None or not principal.can_see(unit["path"]):

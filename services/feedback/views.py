@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from services.feedback import repository, service
+from services.feedback.dependencies import RuntimeDep
 from services.feedback.models import (
     BatchCreate,
     BatchResult,
@@ -26,7 +27,6 @@ from services.feedback.models import (
 )
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
-from shared.service import RuntimeDep
 
 router = APIRouter(prefix="/api/v1")
 Admin = Annotated[Principal, Depends(require_role("admin"))]

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.events import WHOLE_ORGANISATION, in_subtree
+from shared.tree import WHOLE_ORGANISATION, in_subtree
 
 # How long the responsible person has, by warning level: the worse the breach, the sooner.
 DUE_IN = {

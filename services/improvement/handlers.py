@@ -8,15 +8,15 @@ from typing import Any
 
 from services.improvement import repository
 from services.improvement.domain import due_at, route
-from shared.auth import lineage
 from shared.consumer import BatchContext
 from shared.events import ActionAssigned, Envelope, ThresholdBreached
-from shared.pagination import new_id
+from shared.ids import new_id
+from shared.tree import lineage
 
 
-async def on_threshold_breached(envelopes: Sequence[Envelope], batch: BatchContext) -> None:
+async def on_threshold_breached(envelopes: Sequence[Envelope[ThresholdBreached]], batch: BatchContext) -> None:
     """Open one action per breach, routed to the most specific responsible person."""
-    breaches = [(e, e.data) for e in envelopes if isinstance(e.data, ThresholdBreached)]
+    breaches = [(e, e.data) for e in envelopes]
     orgs = sorted({breach.org for _, breach in breaches})
     matrix: dict[str, list[repository.Responsibility]] = {org: [] for org in orgs}
     async for document in batch.db[repository.RESPONSIBILITIES].find({"org": {"$in": orgs}}, session=batch.session):

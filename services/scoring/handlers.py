@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import DeleteOne, UpdateOne
 
 from services.scoring import repository
 from services.scoring.aggregation import AggregateKey, Contributions, Move, feedback_stats, score
 from services.scoring.statistics import MetricStats
-from shared.auth import lineage
 from shared.consumer import BatchContext
-from shared.events import Envelope, FeedbackErased, FeedbackReceived, ScoreUpdated, UnitChanged
+from shared.events import Envelope, Event, FeedbackErased, FeedbackReceived, ScoreUpdated, UnitChanged
 from shared.storage import Document, find_in
+from shared.tree import lineage
+
+FeedbackFact = TypeVar("FeedbackFact", FeedbackReceived, FeedbackErased)
+FeedbackEvent = FeedbackReceived | FeedbackErased
 
 
 class ScoringHandlers:
@@ -23,7 +26,7 @@ class ScoringHandlers:
     def __init__(self, *, default_min_samples: int) -> None:
         self._default_min_samples = default_min_samples
 
-    async def on_feedback_received(self, envelopes: Sequence[Envelope], batch: BatchContext) -> None:
+    async def on_feedback_received(self, envelopes: Sequence[Envelope[FeedbackReceived]], batch: BatchContext) -> None:
         """Add each feedback, once, to its unit's and ancestors' aggregates, unless it was erased before it came."""
         events = _by_feedback(envelopes)
         keys = list(events)
@@ -33,10 +36,10 @@ class ScoringHandlers:
         counted = await repository.stored_ids(batch.db, repository.COUNTED, keys, batch.session)
         new = [envelope for key, envelope in events.items() if key not in erased and key not in counted]
         now = datetime.now(UTC)
-        await _insert_now(batch, repository.COUNTED, [repository.counted_document(_received(e), now) for e in new])
+        await _insert_now(batch, repository.COUNTED, [repository.counted_document(e.data, now) for e in new])
         await self._apply(new, batch, sign=1)
 
-    async def on_feedback_erased(self, envelopes: Sequence[Envelope], batch: BatchContext) -> None:
+    async def on_feedback_erased(self, envelopes: Sequence[Envelope[FeedbackErased]], batch: BatchContext) -> None:
         """Take each erased feedback out once, if it was counted; tombstone it so that it is never added."""
         events = _by_feedback(envelopes)
         keys = list(events)
@@ -44,17 +47,14 @@ class ScoringHandlers:
         counted = await repository.stored_ids(batch.db, repository.COUNTED, keys, batch.session)
         new = {key: envelope for key, envelope in events.items() if key not in erased}
         now = datetime.now(UTC)
-        await _insert_now(
-            batch, repository.ERASED, [repository.tombstone_document(_erased(e), now) for e in new.values()]
-        )
+        await _insert_now(batch, repository.ERASED, [repository.tombstone_document(e.data, now) for e in new.values()])
         await self._apply([envelope for key, envelope in new.items() if key in counted], batch, sign=-1)
 
-    async def on_unit_changed(self, envelopes: Sequence[Envelope], batch: BatchContext) -> None:
+    async def on_unit_changed(self, envelopes: Sequence[Envelope[UnitChanged]], batch: BatchContext) -> None:
         """Keep the read copy of the unit tree; a moved unit's aggregates follow it to its new path."""
-        moves: list[Envelope] = []
+        moves: list[Envelope[UnitChanged]] = []
         for envelope in envelopes:
             unit = envelope.data
-            assert isinstance(unit, UnitChanged)
             batch.unit.write(
                 repository.UNITS,
                 UpdateOne(
@@ -76,19 +76,20 @@ class ScoringHandlers:
                 moves.append(envelope)
         await self._move(moves, batch)
 
-    async def _move(self, envelopes: Sequence[Envelope], batch: BatchContext) -> None:
+    async def _move(self, envelopes: Sequence[Envelope[UnitChanged]], batch: BatchContext) -> None:
         """Re-path each moved unit's aggregates; the subtree root's figures also leave and join ancestors.
 
         The moves are applied in rounds of one lookup and one bulk write each (a subtree's move is one
         round); a move that reads what an earlier move of the batch writes (the same unit moved twice,
         say) starts a new round, so that it reads the figures as they are after that move.
         """
-        causes: dict[AggregateKey, Envelope] = {}
-        round_: dict[tuple[str, str], Envelope] = {}
+        causes: dict[AggregateKey, Envelope[Event]] = {}
+        round_: dict[tuple[str, str], Envelope[UnitChanged]] = {}
         written: set[tuple[str, str]] = set()
         for envelope in envelopes:
             unit = envelope.data
-            assert isinstance(unit, UnitChanged) and unit.previous_path is not None
+            if unit.previous_path is None:
+                continue
             if (unit.org, unit.previous_path) in written:
                 await self._move_round(round_, causes, batch)
                 round_, written = {}, set()
@@ -99,7 +100,10 @@ class ScoringHandlers:
         await self._publish_changed(causes, batch)
 
     async def _move_round(
-        self, round_: dict[tuple[str, str], Envelope], causes: dict[AggregateKey, Envelope], batch: BatchContext
+        self,
+        round_: dict[tuple[str, str], Envelope[UnitChanged]],
+        causes: dict[AggregateKey, Envelope[Event]],
+        batch: BatchContext,
     ) -> None:
         """Apply moves that do not read each other's writes: one lookup per organisation, one bulk write."""
         by_org: dict[str, list[str]] = {}
@@ -113,7 +117,6 @@ class ScoringHandlers:
             )
             for document in stored:
                 envelope = round_[org, document["unit_path"]]
-                assert isinstance(envelope.data, UnitChanged)
                 move = Move(document["unit_path"], envelope.data.unit_path)
                 stats = MetricStats.from_document(document.get("stats", {}))
                 period, start = document["period"], document["period_start"]
@@ -129,9 +132,9 @@ class ScoringHandlers:
         if operations:
             await batch.db[repository.AGGREGATES].bulk_write(operations, ordered=True, session=batch.session)
 
-    async def _apply(self, envelopes: Sequence[Envelope], batch: BatchContext, *, sign: int) -> None:
+    async def _apply(self, envelopes: Sequence[Envelope[FeedbackEvent]], batch: BatchContext, *, sign: int) -> None:
         contributions = Contributions()
-        causes: dict[AggregateKey, Envelope] = {}
+        causes: dict[AggregateKey, Envelope[Event]] = {}
         # A feedback sent before its unit moved may arrive after the move: count it where the unit is
         # now, as the read copy (kept in step with the aggregates, by this consumer) says.
         paths = await repository.current_paths(
@@ -139,7 +142,6 @@ class ScoringHandlers:
         )
         for envelope in envelopes:
             event = envelope.data
-            assert isinstance(event, FeedbackReceived | FeedbackErased)
             stats = feedback_stats(event.ratings, event.sentiment)
             path = paths.get((event.org, event.unit_id), event.unit_path)
             for key in contributions.add(event.org, lineage(path), event.occurred_at, stats):
@@ -156,7 +158,7 @@ class ScoringHandlers:
         )
         await self._publish_changed(causes, batch)
 
-    async def _publish_changed(self, causes: dict[AggregateKey, Envelope], batch: BatchContext) -> None:
+    async def _publish_changed(self, causes: dict[AggregateKey, Envelope[Event]], batch: BatchContext) -> None:
         """Read back the changed aggregates and publish one score.updated each, continuing its cause's trace."""
         if not causes:
             return
@@ -174,7 +176,7 @@ class ScoringHandlers:
         key: AggregateKey,
         stats: MetricStats,
         policy: repository.ScoringPolicy,
-        cause: Envelope,
+        cause: Envelope[Event],
         batch: BatchContext,
     ) -> None:
         result, indicators = score(policy.system, stats, policy.min_samples)
@@ -201,24 +203,13 @@ async def _insert_now(batch: BatchContext, collection: str, documents: list[Docu
         await batch.db[collection].insert_many(documents, ordered=False, session=batch.session)
 
 
-def _by_feedback(envelopes: Sequence[Envelope]) -> dict[str, Envelope]:
+def _by_feedback(envelopes: Sequence[Envelope[FeedbackFact]]) -> dict[str, Envelope[FeedbackFact]]:
     """The batch's events by feedback, the first of each feedback only."""
-    events: dict[str, Envelope] = {}
+    events: dict[str, Envelope[FeedbackFact]] = {}
     for envelope in envelopes:
         event = envelope.data
-        assert isinstance(event, FeedbackReceived | FeedbackErased)
         events.setdefault(repository.feedback_key(event.org, event.feedback_id), envelope)
     return events
-
-
-def _received(envelope: Envelope) -> FeedbackReceived:
-    assert isinstance(envelope.data, FeedbackReceived)
-    return envelope.data
-
-
-def _erased(envelope: Envelope) -> FeedbackErased:
-    assert isinstance(envelope.data, FeedbackErased)
-    return envelope.data
 
 
 def _increment(key: AggregateKey, delta: MetricStats, sign: int, now: datetime) -> UpdateOne:

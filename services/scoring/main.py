@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from services.scoring import repository
+from services.scoring.dependencies import ScoringRuntime
 from services.scoring.handlers import ScoringHandlers
 from services.scoring.settings import ScoringSettings
 from services.scoring.views import router
 from shared.consumer import Subscription
 from shared.events import FeedbackErased, FeedbackReceived, ScoreUpdated, UnitChanged
-from shared.service import Runtime, ServiceDefinition
+from shared.runtime import ServiceDefinition
 
 
-def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
+def subscriptions(runtime: ScoringRuntime) -> Sequence[Subscription[Any]]:
     """What the scoring service consumes, and which handler takes each."""
-    settings: ScoringSettings = runtime.settings  # type: ignore[assignment]
-    handlers = ScoringHandlers(default_min_samples=settings.min_samples)
+    handlers = ScoringHandlers(default_min_samples=runtime.settings.min_samples)
     return [
-        Subscription(UnitChanged.topic, handlers.on_unit_changed),
-        Subscription(FeedbackReceived.topic, handlers.on_feedback_received),
-        Subscription(FeedbackErased.topic, handlers.on_feedback_erased),
+        Subscription(UnitChanged, handlers.on_unit_changed),
+        Subscription(FeedbackReceived, handlers.on_feedback_received),
+        Subscription(FeedbackErased, handlers.on_feedback_erased),
     ]
 
 

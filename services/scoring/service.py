@@ -16,6 +16,7 @@ from services.scoring.aggregation import (
     score,
     window,
 )
+from services.scoring.dependencies import ScoringRuntime
 from services.scoring.index_system import IndexSystem, build_index_system, default_index_system
 from services.scoring.models import (
     ChildRank,
@@ -32,7 +33,6 @@ from services.scoring.statistics import MetricStats
 from shared.auth import Principal
 from shared.events import IndicatorScore
 from shared.problems import NotFound, Problem
-from shared.service import Runtime
 from shared.storage import Database, Document
 
 # A longer series keeps only its newest points: about six weeks of hours, or nearly three years of days.
@@ -232,7 +232,7 @@ async def get_index_system_read(db: Database, *, org: str, default_min_samples: 
 
 
 async def change_index_system(
-    runtime: Runtime, *, principal: Principal, update: IndexSystemUpdate, default_min_samples: int
+    runtime: ScoringRuntime, *, principal: Principal, update: IndexSystemUpdate, default_min_samples: int
 ) -> IndexSystemRead:
     """Store the update as the organisation's next index system version; 409 if made from a stale version.
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from services.scoring import service
 from services.scoring.aggregation import PERIODS, READ_PERIODS
+from services.scoring.dependencies import RuntimeDep, ScoringRuntime
 from services.scoring.index_system import AhpInconsistentError
 from services.scoring.models import (
     ComparisonRead,
@@ -23,11 +24,9 @@ from services.scoring.models import (
     ScoreRead,
     SeriesRead,
 )
-from services.scoring.settings import ScoringSettings
 from shared.auth import CurrentPrincipal, Principal, require_role
 from shared.events import IndicatorScore
 from shared.problems import Problem, validation_errors
-from shared.service import Runtime, RuntimeDep
 from shared.storage import Document
 
 router = APIRouter(prefix="/api/v1")
@@ -47,10 +46,9 @@ async def visible_unit(unit_id: str, runtime: RuntimeDep, principal: CurrentPrin
 VisibleUnit = Annotated[Document, Depends(visible_unit)]
 
 
-def default_min_samples(runtime: Runtime) -> int:
+def default_min_samples(runtime: ScoringRuntime) -> int:
     """The sample size below which a figure is flagged, for organisations that have not set their own."""
-    settings: ScoringSettings = runtime.settings  # type: ignore[assignment]
-    return settings.min_samples
+    return runtime.settings.min_samples
 
 
 @router.get("/index-systems/current", response_model=IndexSystemRead, tags=["index-systems"])

@@ -14,7 +14,8 @@ from services.alerts.main import DEFINITION as ALERTS
 from services.feedback.main import DEFINITION as FEEDBACK
 from services.improvement.main import DEFINITION as IMPROVEMENT
 from services.scoring.main import DEFINITION as SCORING
-from shared.service import create_app
+from shared.app import create_app
+from shared.runtime import ServiceDefinition
 from tests.harness import RunningService, Stack, unique
 
 
@@ -31,7 +32,8 @@ async def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> As
     """All four services against the shared broker and database, behind a real nginx gateway."""
     platform_settings = stack.platform()
     services: dict[str, RunningService] = {}
-    for definition in (FEEDBACK, SCORING, ALERTS, IMPROVEMENT):
+    definitions: tuple[ServiceDefinition[Any], ...] = (FEEDBACK, SCORING, ALERTS, IMPROVEMENT)
+    for definition in definitions:
         extra: dict[str, Any] = {"pseudonym_key": SecretStr("e2e-key")} if definition is FEEDBACK else {}
         settings = definition.settings_type(port=0, database=unique(definition.name), min_samples=3, **extra)
         services[definition.name] = await RunningService(create_app(definition, platform_settings, settings)).start()

@@ -10,8 +10,9 @@ import pytest
 from services.alerts.main import DEFINITION as ALERTS
 from services.improvement.main import DEFINITION as IMPROVEMENT
 from services.scoring.main import DEFINITION as SCORING
+from shared.app import create_app
 from shared.events import Envelope, Event, FeedbackReceived, IndicatorScore, Ratings, ScoreUpdated, ThresholdBreached
-from shared.service import ServiceDefinition, create_app
+from shared.runtime import ServiceDefinition
 from shared.storage import Database
 from tests.harness import RunningService, Stack, deliver, handled, unique
 

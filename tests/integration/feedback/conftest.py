@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from services.feedback.main import DEFINITION
 from services.feedback.settings import FeedbackSettings
-from shared.service import create_app
+from shared.app import create_app
 from tests.harness import RunningService, Stack, eventually, read_topic, unique
 
 

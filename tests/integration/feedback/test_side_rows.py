@@ -13,7 +13,7 @@ from pymongo import ASCENDING, IndexModel
 from services.feedback import repository
 from services.feedback.main import DEFINITION
 from services.feedback.settings import FeedbackSettings
-from shared.service import create_app
+from shared.app import create_app
 from shared.storage import Database
 from tests.harness import RunningService, Stack, unique
 from tests.integration.feedback.conftest import make_tree

@@ -14,9 +14,9 @@ from services.scoring.handlers import ScoringHandlers
 from services.scoring.main import DEFINITION
 from services.scoring.settings import ScoringSettings
 from services.scoring.statistics import MetricStats
+from shared.app import create_app
 from shared.consumer import BatchContext
 from shared.events import Envelope, Event, FeedbackErased, FeedbackReceived, Ratings, UnitChanged
-from shared.service import create_app
 from shared.storage import Database, Document, UnitOfWork, apply, in_transaction
 from tests.harness import RunningService, Stack, unique
 

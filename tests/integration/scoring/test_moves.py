@@ -10,9 +10,9 @@ import pytest
 from services.scoring import repository
 from services.scoring.aggregation import feedback_stats
 from services.scoring.statistics import MetricStats, merge_all
-from shared.auth import lineage
 from shared.events import Envelope, Ratings
 from shared.storage import DEAD_LETTERS, Database
+from shared.tree import lineage
 from tests.harness import RunningService, Stack, deliver, handled, staged_events, unique
 from tests.integration.scoring.conftest import (
     every_period,

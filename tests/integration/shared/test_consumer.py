@@ -12,7 +12,7 @@ from pymongo.errors import AutoReconnect
 
 from shared.consumer import BatchConsumer, BatchContext, Subscription
 from shared.events import ActionUpdated, Envelope
-from shared.service import ensure_topics
+from shared.runtime import ensure_topics
 from shared.storage import DEAD_LETTERS
 from tests.harness import Stack, deliver, eventually, inbox_ids, produce, read_topic, unique
 
@@ -32,9 +32,8 @@ class Recorder:
     def __init__(self) -> None:
         self.outages = 0
 
-    async def handle(self, envelopes: Sequence[Envelope], batch: BatchContext) -> None:
+    async def handle(self, envelopes: Sequence[Envelope[ActionUpdated]], batch: BatchContext) -> None:
         for envelope in envelopes:
-            assert isinstance(envelope.data, ActionUpdated)
             if envelope.data.status == "poison":
                 raise ValueError("cannot handle poison")
             if envelope.data.status == "outage" and self.outages < 2:
@@ -65,7 +64,7 @@ async def consumer_on(stack: Stack):
             db=db,
             producer=producer,
             bootstrap=stack.bootstrap,
-            subscriptions=[Subscription(topic, Recorder().handle)],
+            subscriptions=[Subscription(ActionUpdated, Recorder().handle, topic_override=topic)],
             max_attempts=2,
             group_id=unique("group"),
         )

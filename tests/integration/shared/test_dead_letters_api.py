@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from services.improvement.main import DEFINITION
+from shared.app import create_app
 from shared.events import ThresholdBreached
-from shared.service import create_app
 from tests.harness import RunningService, Stack, eventually, produce, unique
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from services.scoring.aggregation import (
     window,
 )
 from services.scoring.statistics import QUALITY_DIMENSIONS, SERVQUAL_DIMENSIONS, MetricStats, merge_all
-from shared.auth import lineage
 from shared.events import IndicatorScore, Ratings, ServqualItem
+from shared.tree import lineage
 
 
 def test_feedback_stats__counts_every_rating_measure_and_sentiment():

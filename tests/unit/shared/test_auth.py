@@ -8,9 +8,10 @@ from pathlib import Path
 import jwt
 import pytest
 
-from shared.auth import Principal, TokenVerifier, ensure_signing_key, issue_token, lineage
+from shared.auth import Principal, TokenVerifier, ensure_signing_key, issue_token
 from shared.problems import Problem
 from shared.settings import PlatformSettings
+from shared.tree import lineage
 
 
 @pytest.fixture(scope="module")
