@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -127,38 +128,47 @@ class UnitChanged(Event):
     active: bool = True
 
 
-class FeedbackReceived(Event):
+class FeedbackFacts(Event):
+    """What every feedback event tells of its feedback: which one, when, its kind and what it counts."""
+
+    feedback_id: str
+    occurred_at: datetime
+    kind: FeedbackKind = "rating"
+    ratings: Ratings = Ratings()
+    complaint: Complaint | None = None
+    audit: Audit | None = None
+    sentiment: Sentiment = None
+    polarity: Polarity | None = None
+
+    @classmethod
+    def from_feedback(cls, feedback: Mapping[str, Any]) -> Self:
+        """The event of a stored feedback: each field from the feedback's field of that name, the id from ``_id``.
+
+        Only the event's own fields are taken, so the comment and the customer never leave the feedback
+        service; a field the stored feedback lacks (an earlier version's) takes the event's default.
+        """
+        facts = {name: feedback[name] for name in cls.model_fields if name in feedback}
+        return cls.model_validate({**facts, "feedback_id": feedback["_id"]})
+
+
+class FeedbackReceived(FeedbackFacts):
     """A customer's feedback was accepted and stored."""
 
     topic: ClassVar[str] = "feedback.received"
-    feedback_id: str
     channel: str
-    occurred_at: datetime
     received_at: datetime
-    kind: FeedbackKind = "rating"
-    ratings: Ratings = Ratings()
-    complaint: Complaint | None = None
-    audit: Audit | None = None
     tags: list[str] = []
     comment_language: str | None = None
-    sentiment: Sentiment = None
-    polarity: Polarity | None = None
     keywords: list[str] = []
 
 
-class FeedbackErased(Event):
-    """A feedback was erased; consumers take its contribution back out."""
+class FeedbackErased(FeedbackFacts):
+    """A feedback was erased; consumers take its contribution back out (the facts sent when it was received).
+
+    Older producers leave ``polarity`` out; scoring then takes the polarity it counted the feedback with.
+    """
 
     topic: ClassVar[str] = "feedback.erased"
-    feedback_id: str
-    occurred_at: datetime
-    kind: FeedbackKind = "rating"
-    ratings: Ratings = Ratings()
-    complaint: Complaint | None = None
-    audit: Audit | None = None
-    sentiment: Sentiment = None
-    # Older producers leave it out; scoring then takes the polarity it counted the feedback with.
-    polarity: Polarity | None = None
 
 
 class IndicatorScore(BaseModel):
@@ -198,25 +208,55 @@ class IndexSystemChanged(Event):
 
 
 class ThresholdBreached(Event):
-    """A rule's condition started to hold for a unit: an alert was raised."""
+    """A rule's condition started to hold for a unit: an alert was raised (one per rule and unit while it holds).
+
+    Alerts of one rule on a unit and its descendants share a ``group_id``: one problem, one notification.
+    """
 
     topic: ClassVar[str] = "threshold.breached"
     alert_id: str
+    group_id: str
     rule_id: str
+    rule_revision: int = 1
+    rule_kind: str = "threshold"
+    rule_name: str = ""
     fingerprint: str
     indicator: str
     value: float
-    threshold: float
+    threshold: float = Field(description="The bound crossed")
+    clear_bound: float | None = Field(default=None, description="Where the condition clears (recovery)")
+    comparison: Literal["below", "above"] | None = None
     level: Literal["blue", "yellow", "orange", "red"]
     sample_size: int
     period: str
 
 
+class AlertAcknowledged(Event):
+    """Someone took an alert in hand (directly, or by starting its improvement action)."""
+
+    topic: ClassVar[str] = "alert.acknowledged"
+    alert_id: str
+    group_id: str
+    by: str
+    comment: str = ""
+
+
+class AlertEscalated(Event):
+    """Nobody acknowledged an alert in time: a step of its level's escalation chain notified more people."""
+
+    topic: ClassVar[str] = "alert.escalated"
+    alert_id: str
+    group_id: str
+    step: int
+    targets: list[str]
+
+
 class AlertResolved(Event):
-    """An alert's condition cleared."""
+    """An alert's condition cleared (or someone resolved it)."""
 
     topic: ClassVar[str] = "alert.resolved"
     alert_id: str
+    group_id: str
     rule_id: str
     fingerprint: str
     indicator: str
@@ -268,6 +308,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ScoreUpdated,
         IndexSystemChanged,
         ThresholdBreached,
+        AlertAcknowledged,
+        AlertEscalated,
         AlertResolved,
         ActionAssigned,
         ActionUpdated,

@@ -91,6 +91,7 @@ def _alert_facts(score: ScoreUpdated, rule: ThresholdRule, alert: Document, valu
         "unit_id": score.unit_id,
         "unit_path": score.unit_path,
         "alert_id": alert["_id"],
+        "group_id": alert["_id"],
         "rule_id": rule.id,
         "fingerprint": alert["fingerprint"],
         "indicator": rule.indicator,
