@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -20,6 +20,7 @@ from pymongo import AsyncMongoClient, IndexModel
 from shared.consumer import BatchConsumer, Subscription
 from shared.events import dead_letter_topic
 from shared.relay import OutboxRelay
+from shared.scheduler import JOB_INDEXES, JobHandler, Scheduler
 from shared.settings import PlatformSettings, ServiceSettings
 from shared.storage import Database, Document, GroupCommitter, UnitOfWork, connect, ensure_collections
 
@@ -42,6 +43,7 @@ class Runtime(Generic[S]):
     relay: OutboxRelay
     committer: GroupCommitter
     consumer: BatchConsumer | None = None
+    scheduler: Scheduler | None = None
 
     def unit_of_work(self) -> UnitOfWork:
         """A fresh unit of work for one use case."""
@@ -56,6 +58,10 @@ def _no_subscriptions(runtime: Runtime[Any]) -> Sequence[Subscription[Any]]:
     return ()
 
 
+def _no_jobs(runtime: Runtime[Any]) -> Mapping[str, JobHandler]:
+    return {}
+
+
 @dataclass(frozen=True)
 class ServiceDefinition(Generic[S]):
     """What makes one service: its routers, subscriptions, collections and the topics it publishes."""
@@ -67,6 +73,8 @@ class ServiceDefinition(Generic[S]):
     indexes: dict[str, list[IndexModel]] = field(default_factory=dict)
     publishes: Sequence[str] = ()
     on_start: Callable[[Runtime[S]], Awaitable[None]] | None = None
+    # The handler of each kind of durable timer the service schedules (shared/scheduler.py).
+    jobs: Callable[[Runtime[S]], Mapping[str, JobHandler]] = _no_jobs
     description: str = ""
 
 
@@ -118,7 +126,7 @@ async def start_runtime(definition: ServiceDefinition[S], platform: PlatformSett
     """Connect to the database and broker (with backoff), prepare storage and topics, start the workers."""
     client = await connect(platform.mongo_uri.get_secret_value(), timeout=platform.startup_timeout_seconds)
     db = client[settings.database]
-    await ensure_collections(db, definition.indexes)
+    await ensure_collections(db, {**JOB_INDEXES, **definition.indexes})
     producer = await start_producer(platform.kafka_bootstrap, timeout=platform.startup_timeout_seconds)
     relay = OutboxRelay(
         service=definition.name,
@@ -143,6 +151,12 @@ async def start_runtime(definition: ServiceDefinition[S], platform: PlatformSett
     gc.freeze()
     committer.start()
     relay.start()
+    job_handlers = definition.jobs(runtime)
+    if job_handlers:
+        runtime.scheduler = Scheduler(
+            service=definition.name, client=client, db=db, handlers=job_handlers, on_commit=relay.hand_over
+        )
+        runtime.scheduler.start()
     if subscriptions:
         runtime.consumer = BatchConsumer(
             service=definition.name,
@@ -165,6 +179,8 @@ async def stop_runtime(runtime: Runtime[Any]) -> None:
     """Stop taking work, finish the batch in hand, commit, publish what is pending, close."""
     if runtime.consumer:
         await runtime.consumer.stop()
+    if runtime.scheduler:
+        await runtime.scheduler.stop()
     await runtime.committer.stop()
     await runtime.relay.stop()
     await runtime.producer.stop()
