@@ -13,6 +13,8 @@ create() {
 }
 create action.assigned 3 3 604800000
 create action.updated 3 3 604800000
+create alert.acknowledged 3 3 604800000
+create alert.escalated 3 3 604800000
 create alert.resolved 3 3 604800000
 create feedback.erased 3 3 604800000
 create feedback.ingest 12 3 259200000
@@ -21,6 +23,7 @@ create index_system.changed 3 3 604800000
 create score.updated 12 3 604800000
 create threshold.breached 3 3 604800000
 create unit.changed 3 3 604800000
+create alert.resolved.dlq 3 3 2592000000
 create feedback.erased.dlq 3 3 2592000000
 create feedback.ingest.dlq 3 3 2592000000
 create feedback.received.dlq 3 3 2592000000

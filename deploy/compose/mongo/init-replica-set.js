@@ -1,5 +1,9 @@
-// One-shot: make mongo1..3 a replica set (idempotent), majority the default write concern.
-const admin = connect(`mongodb://qualityloop:${process.env.MONGO_PASSWORD}@mongo1:27017/admin?directConnection=true`);
+// One-shot: make the members a replica set (safe to run again) with majority write and read concerns by
+// default. MONGO_PRIMARY: the member to connect to first; MONGO_MEMBERS: host:port of every member.
+const [first, ...others] = process.env.MONGO_MEMBERS.split(",");
+const admin = connect(
+  `mongodb://qualityloop:${encodeURIComponent(process.env.MONGO_PASSWORD)}@${first}/admin?directConnection=true`,
+);
 let initiated = true;
 try {
   admin.adminCommand({ replSetGetStatus: 1 });
@@ -10,16 +14,16 @@ if (!initiated) {
   admin.adminCommand({
     replSetInitiate: {
       _id: "rs0",
-      members: [
-        { _id: 0, host: "mongo1:27017", priority: 2 },
-        { _id: 1, host: "mongo2:27017", priority: 1 },
-        { _id: 2, host: "mongo3:27017", priority: 1 },
-      ],
+      members: [first, ...others].map((host, index) => ({ _id: index, host, priority: index === 0 ? 2 : 1 })),
     },
   });
 }
 while (!admin.adminCommand({ hello: 1 }).isWritablePrimary) {
   sleep(1000);
 }
-admin.adminCommand({ setDefaultRWConcern: 1, defaultWriteConcern: { w: "majority" }, defaultReadConcern: { level: "majority" } });
+admin.adminCommand({
+  setDefaultRWConcern: 1,
+  defaultWriteConcern: { w: "majority" },
+  defaultReadConcern: { level: "majority" },
+});
 print("replica set rs0 ready");

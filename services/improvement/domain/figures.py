@@ -81,13 +81,18 @@ class Figures:
     open_by_owner: dict[str, int] = field(default_factory=dict)
 
 
-def figures(actions: Sequence[ActionFacts], *, now: datetime, recurrence_days: int) -> Figures:
-    """Every figure of ``actions``, as of ``now``; recurrence looks ``recurrence_days`` after each verification."""
+def figures(
+    actions: Sequence[ActionFacts], *, now: datetime, recurrence_days: int, later: Sequence[ActionFacts] = ()
+) -> Figures:
+    """Every figure of ``actions``, as of ``now``; recurrence looks ``recurrence_days`` after each verification.
+
+    ``later``: actions opened after the period, where a recurrence of one verified in it may lie.
+    """
     acknowledged = [a.acknowledged_at - a.created_at for a in actions if a.acknowledged_at]
     resolved = [a for a in actions if a.done_at]
     verified = [a for a in actions if a.verified_at]
     open_actions = [a for a in actions if a.state in ("open", "in_progress", "reopened")]
-    recurrences = sum(1 for a in verified if _recurred(a, actions, recurrence_days))
+    recurrences = sum(1 for a in verified if _recurred(a, [*actions, *later], recurrence_days))
     return Figures(
         actions=len(actions),
         time_to_acknowledge=durations(acknowledged),
