@@ -1,69 +1,166 @@
-"""Event handlers of the improvement service: breaches in, actions assigned."""
+"""Event handlers of the improvement service, one per consumed event type, a batch at a time."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from services.improvement import repository
-from services.improvement.domain import due_at, route
+from services.improvement import repository, service
+from services.improvement.domain.escalation import STEPS
+from services.improvement.domain.plans import Target, progress, reached
 from shared.consumer import BatchContext
-from shared.events import ActionAssigned, Envelope, ThresholdBreached
-from shared.ids import new_id
-from shared.tree import lineage
+from shared.events import AlertResolved, Envelope, ScoreUpdated, ThresholdBreached, UnitChanged
+from shared.scheduler import Job
+
+# Scores of the ``all`` period have no periods to count: each update after the action was done is one
+# reading, and ``verification_periods`` consecutive readings past the bound verify it.
+WHOLE_PERIOD_BEFORE = datetime(1970, 1, 2, tzinfo=UTC)
 
 
 async def on_threshold_breached(envelopes: Sequence[Envelope[ThresholdBreached]], batch: BatchContext) -> None:
-    """Open one action per breach, routed to the most specific responsible person."""
-    breaches = [(e, e.data) for e in envelopes]
-    orgs = sorted({breach.org for _, breach in breaches})
-    matrix: dict[str, list[repository.Responsibility]] = {org: [] for org in orgs}
-    async for document in batch.db[repository.RESPONSIBILITIES].find({"org": {"$in": orgs}}, session=batch.session):
-        matrix[document["org"]].append(repository.responsibility_from(document))
-    known = {
-        d["alert_id"]
-        async for d in batch.db[repository.ACTIONS].find(
-            {"alert_id": {"$in": [breach.alert_id for _, breach in breaches]}},
-            {"alert_id": 1},
-            session=batch.session,  # type: ignore[attr-defined]
-        )
+    """One action per alert group, never two per alert (also redelivered), and the linked risks' playbooks."""
+    by_org: dict[str, list[Envelope[ThresholdBreached]]] = defaultdict(list)
+    for envelope in envelopes:
+        by_org[envelope.data.org].append(envelope)
+    now = service.now_utc()
+    for org, org_envelopes in by_org.items():
+        loaded = await service.load_breach_batch(batch.db, batch.session, org, [e.data for e in org_envelopes])
+        for envelope in org_envelopes:
+            service.stage_breach(batch.unit, envelope, loaded, now)
+
+
+async def on_alert_resolved(envelopes: Sequence[Envelope[AlertResolved]], batch: BatchContext) -> None:
+    """Note on the alert's action that its condition cleared; that alone verifies nothing (ISO 9001 §10.2.1 d)."""
+    keys = {repository.alert_key(e.data.org, e.data.alert_id): e for e in envelopes}
+    claims = await repository.get_claims(batch.db, list(keys), batch.session)
+    actions = {
+        a["_id"]: a for a in await repository.list_actions_by_id(batch.db, list(set(claims.values())), batch.session)
     }
-    now = datetime.now(UTC)
-    for envelope, breach in breaches:
-        if breach.alert_id in known:
+    now = service.now_utc()
+    for key, action_id in claims.items():
+        envelope, action = keys[key], actions.get(action_id)
+        if action is None:
             continue
-        known.add(breach.alert_id)
-        owner = route(matrix[breach.org], breach.unit_path, breach.indicator)
-        action: dict[str, Any] = {
-            "_id": new_id("act"),
-            "org": breach.org,
-            "alert_id": breach.alert_id,
-            "unit_id": breach.unit_id,
-            "unit_path": breach.unit_path,
-            "lineage": lineage(breach.unit_path),
-            "title": f"{breach.indicator} {breach.value:g} breached {breach.threshold:g} at {breach.unit_path}",
-            "assignee": owner.responsible if owner else None,
-            "accountable": owner.accountable if owner else None,
-            "status": "open" if owner else "unassigned",
-            "level": breach.level,
-            "indicator": breach.indicator,
-            "due_at": due_at(breach.level, now),
-            "created_at": now,
+        resolved = envelope.data
+        detail = f"alert {resolved.alert_id} resolved at {resolved.indicator} {resolved.value:g}"
+        repository.stage_action_change(
+            batch.unit,
+            action_id,
+            set_={"alert_resolved_at": now, "updated_at": now},
+            push={"history": [service.history_entry(now, service.SYSTEM, "alert resolved", detail=detail)]},
+        )
+        batch.unit.publish(
+            service.updated_event(
+                action, status=action["status"], by=service.SYSTEM, change="alert_resolved", detail=detail
+            ),
+            cause=envelope,
+        )
+
+
+async def on_score_updated(envelopes: Sequence[Envelope[ScoreUpdated]], batch: BatchContext) -> None:
+    """Scores verify done actions (or keep them watching) and move plans' progress."""
+    by_key: dict[str, list[Envelope[ScoreUpdated]]] = defaultdict(list)
+    for envelope in envelopes:
+        score = envelope.data
+        by_key[service.watch_key(score.org, score.unit_path, score.period)].append(envelope)
+    keys = list(by_key)
+    now = service.now_utc()
+    watching = await repository.list_watching(batch.db, keys, batch.session)
+    policies: dict[str, Any] = {}
+    for action in watching:
+        observations = [
+            observation
+            for envelope in by_key[action["watch_key"]]
+            if (observation := _observation(envelope, action["watch"]["indicator"])) is not None
+        ]
+        if not observations:
+            continue
+        if action["org"] not in policies:
+            policies[action["org"]] = await service.load_policy(batch.db, action["org"], batch.session)
+        service.stage_observations(
+            batch.unit,
+            action,
+            observations,
+            policy=policies[action["org"]],
+            now=now,
+            cause=by_key[action["watch_key"]][-1],
+        )
+    for plan in await repository.list_plans_targeting(batch.db, keys, batch.session):
+        target = plan["target"]
+        latest = _observation(by_key[plan["target_key"]][-1], target["indicator"])
+        if latest is None or latest["value"] is None:
+            continue
+        goal = Target(target["indicator"], target["value"], target.get("baseline"))
+        repository.stage_plan_change(
+            batch.unit,
+            plan["_id"],
+            {
+                "$set": {
+                    "current_value": latest["value"],
+                    "progress": progress(goal, latest["value"]),
+                    "reached": reached(goal, latest["value"]),
+                    "updated_at": now,
+                }
+            },
+        )
+
+
+def _observation(envelope: Envelope[ScoreUpdated], indicator: str) -> dict[str, Any] | None:
+    """The indicator's figure in a score update, as an action keeps it; None if the update lacks it."""
+    score = envelope.data
+    start = score.period_start
+    if start is None or start < WHOLE_PERIOD_BEFORE:
+        start = envelope.time
+    if indicator == "composite":
+        return {
+            "period_start": start,
+            "value": score.composite,
+            "sample_size": score.sample_size,
+            "insufficient": score.sample_size < score.min_samples,
         }
-        batch.unit.insert(repository.ACTIONS, action)
-        if owner:
-            batch.unit.publish(
-                ActionAssigned(
-                    org=breach.org,
-                    unit_id=breach.unit_id,
-                    unit_path=breach.unit_path,
-                    action_id=action["_id"],
-                    alert_id=breach.alert_id,
-                    assignee=owner.responsible,
-                    title=action["title"],
-                    due_at=action["due_at"],
-                    level=breach.level,
-                ),
-                cause=envelope,
+    figure = score.indicators.get(indicator)
+    if figure is None:
+        return None
+    return {
+        "period_start": start,
+        "value": figure.value,
+        "sample_size": figure.sample_size,
+        "insufficient": figure.insufficient or figure.sample_size < score.min_samples,
+    }
+
+
+async def on_unit_changed(envelopes: Sequence[Envelope[UnitChanged]], batch: BatchContext) -> None:
+    """Keep the read copy of the tree; a moved unit's actions, plans, entries and risks follow it."""
+    for envelope in envelopes:
+        unit = envelope.data
+        repository.stage_unit(
+            batch.unit,
+            org=unit.org,
+            unit_id=unit.unit_id,
+            path=unit.unit_path,
+            parent_id=unit.parent_id,
+            active=unit.active,
+        )
+        if unit.change == "moved" and unit.previous_path and unit.previous_path != unit.unit_path:
+            repository.stage_unit_moved(
+                batch.unit, org=unit.org, unit_id=unit.unit_id, previous_path=unit.previous_path, path=unit.unit_path
             )
+
+
+async def run_steps(jobs: Sequence[Job], batch: BatchContext) -> None:
+    """Due escalation steps: reminder, overdue, the accountable person, the parent unit's owner."""
+    now = service.now_utc()
+    for job in jobs:
+        step = job.payload.get("step")
+        matched = next((s for s in STEPS if s == step), None)
+        if matched is not None:
+            await service.run_step(batch.db, batch.session, batch.unit, job.key, matched, now)
+
+
+async def run_window_ends(jobs: Sequence[Job], batch: BatchContext) -> None:
+    """Verification windows that ended: verified if the scores recovered in time, reopened otherwise."""
+    now = service.now_utc()
+    for job in jobs:
+        await service.run_window_end(batch.db, batch.session, batch.unit, job.key, now)

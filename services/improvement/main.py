@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
-from services.improvement import handlers, repository
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from services.improvement import handlers, repository, service
+from services.improvement.dependencies import ImprovementRuntime
 from services.improvement.settings import ImprovementSettings
 from services.improvement.views import router
 from shared.consumer import Subscription
-from shared.events import ActionAssigned, ActionUpdated, ThresholdBreached
+from shared.events import ActionAssigned, ActionUpdated, AlertResolved, ScoreUpdated, ThresholdBreached, UnitChanged
 from shared.runtime import ServiceDefinition
+from shared.scheduler import JobHandler
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def subscriptions(runtime: ImprovementRuntime) -> Sequence[Subscription[Any]]:
+    """What the improvement service consumes, and which handler takes each."""
+    return [
+        Subscription(UnitChanged, handlers.on_unit_changed),
+        Subscription(ThresholdBreached, handlers.on_threshold_breached),
+        Subscription(AlertResolved, handlers.on_alert_resolved),
+        Subscription(ScoreUpdated, handlers.on_score_updated),
+    ]
+
+
+def jobs(runtime: ImprovementRuntime) -> dict[str, JobHandler]:
+    """The timers the improvement service runs: escalation steps and the ends of verification windows."""
+    return {service.STEP_JOB: handlers.run_steps, service.WINDOW_JOB: handlers.run_window_ends}
+
+
+async def on_start(runtime: ImprovementRuntime) -> None:
+    """Route again the actions left without an owner; in the background, as commits start after start-up."""
+    task = asyncio.create_task(service.route_unassigned(runtime), name="improvement-route-unassigned")
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
 
 DEFINITION = ServiceDefinition(
     name="improvement",
     settings_type=ImprovementSettings,
-    description="The responsibility matrix and the improvement actions that breaches cause.",
+    description="The responsibility matrix, improvement actions verified on the scores, PDCA plans and risks.",
     routers=[router],
-    subscriptions=lambda runtime: [Subscription(ThresholdBreached, handlers.on_threshold_breached)],
+    subscriptions=subscriptions,
+    jobs=jobs,
     indexes=repository.INDEXES,
     publishes=[ActionAssigned.topic, ActionUpdated.topic],
+    on_start=on_start,
 )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from services.improvement._domain.lifecycle import ACTIVE, State
+from services.improvement.domain.lifecycle import ACTIVE, State
 
 Step = Literal["reminder", "overdue", "escalated_accountable", "escalated_parent"]
 STEPS: tuple[Step, ...] = ("reminder", "overdue", "escalated_accountable", "escalated_parent")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from typing import Any
 
-from services.improvement._domain.deadlines import DEFAULT_DEADLINE_HOURS, BusinessCalendar, Deadlines
-from services.improvement._domain.escalation import EscalationPolicy
+from services.improvement.domain.deadlines import DEFAULT_DEADLINE_HOURS, BusinessCalendar, Deadlines
+from services.improvement.domain.escalation import EscalationPolicy
 
 DEFAULTS: Mapping[str, Any] = {
     "default_owner": None,

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from services.improvement._domain.deadlines import BusinessCalendar, Deadlines, NoWorkingTime
+from services.improvement.domain.deadlines import BusinessCalendar, Deadlines, NoWorkingTime
 
 SHANGHAI = BusinessCalendar(
     timezone="Asia/Shanghai",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.improvement._domain.escalation import EscalationPolicy, next_step
+from services.improvement.domain.escalation import EscalationPolicy, next_step
 
 CREATED = datetime(2026, 11, 25, 8, tzinfo=UTC)
 DUE = CREATED + timedelta(hours=24)

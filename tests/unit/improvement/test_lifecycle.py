@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from services.improvement._domain.lifecycle import (
+from services.improvement.domain.lifecycle import (
     STATES,
     TRANSITIONS,
     Actor,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.improvement._domain.figures import ActionFacts, figures, percentile
-from services.improvement._domain.plans import PhaseRefused, Target, move, progress, reached
-from services.improvement._domain.risks import PlaybookStep, firing_outcome, matrix, rating, run_playbook
+from services.improvement.domain.figures import ActionFacts, figures, percentile
+from services.improvement.domain.plans import PhaseRefused, Target, move, progress, reached
+from services.improvement.domain.risks import PlaybookStep, firing_outcome, matrix, rating, run_playbook
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

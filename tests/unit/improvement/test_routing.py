@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.improvement._domain.routing import Breach, Entry, parent_path, route, route_up
+from services.improvement.domain.routing import Breach, Entry, parent_path, route, route_up
 
 MATRIX = [
     Entry(id="e1-org", scope="*", responsible="quality.head"),

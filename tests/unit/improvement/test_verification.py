@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.improvement._domain.verification import Observation, Watch, assess, infer_comparison
+from services.improvement.domain.verification import Observation, Watch, assess, infer_comparison
 
 DONE = datetime(2026, 11, 2, tzinfo=UTC)
 WATCH = Watch(
