@@ -40,6 +40,8 @@ class Notification:
     # Who acknowledged (or escalated to whom) and their comment, for acknowledged and escalated notices.
     actor: str | None = None
     comment: str | None = None
+    # The organisation's IANA time zone (Asia/Shanghai): times in messages are shown in it.
+    time_zone: str = "UTC"
 
 
 def sample_notification(*, org: str, link: str, at: datetime, channel_name: str = "") -> Notification:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.alerts.notify.notification import Language, Level, Notification, NotificationKind
 
@@ -93,10 +94,14 @@ def number(value: float | None) -> str:
     return f"{round(value, 2):g}"
 
 
-def moment(at: datetime) -> str:
-    """A time in UTC, to the minute."""
+def moment(at: datetime, time_zone: str = "UTC") -> str:
+    """A time in the organisation's time zone (UTC if it is unknown), to the minute, with the zone's name."""
+    try:
+        zone: tzinfo = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def units_summary(notification: Notification, language: Language, *, shown: int = UNITS_SHOWN) -> str:
@@ -143,7 +148,7 @@ def facts(notification: Notification, language: Language, *, shown: int | None =
         (label["bound"], number(notification.bound)),
         (label["sample_size"], "-" if notification.sample_size is None else str(notification.sample_size)),
         (label["period"], notification.period),
-        (label["started_at"], moment(notification.started_at)),
+        (label["started_at"], moment(notification.started_at, notification.time_zone)),
     ]
     if notification.escalation_step is not None:
         rows.append((label["escalation_step"], str(notification.escalation_step)))

@@ -168,3 +168,11 @@ def test_sample_notification__reads_as_a_test(notification):
     sample = sample_notification(org="acme", link="https://ql.example.com/channels/ch_1", at=STARTED)
     assert texts.title(sample, "zh").startswith("【测试】")
     assert "set up correctly" in texts.plain_text(sample, "en")
+
+
+def test_facts__show_times_in_the_organisations_time_zone():
+    assert "2026-12-03 16:30 CST" in texts.plain_text(firing(time_zone="Asia/Shanghai"), "zh")
+
+
+def test_facts__show_utc_for_an_unknown_time_zone():
+    assert "2026-12-03 08:30 UTC" in texts.plain_text(firing(time_zone="Mars/Olympus"), "en")
