@@ -108,6 +108,9 @@ def strict(schema: Any) -> Any:
     """A CRD schema that refuses unknown fields, as the API server's strict field validation does."""
     if isinstance(schema, dict):
         result = {key: strict(value) for key, value in schema.items() if key != "properties"}
+        if "(?i)" in result.get("pattern", ""):
+            # Go allows inline flags anywhere; Python only at the start of the pattern.
+            result["pattern"] = "(?i)" + result["pattern"].replace("(?i)", "")
         if "properties" in schema:
             result["properties"] = {key: strict(value) for key, value in schema["properties"].items()}
             if not schema.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in schema:
