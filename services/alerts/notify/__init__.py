@@ -40,9 +40,11 @@ Stored form (in the lead's repository.py)
 Notification (plain frozen dataclass, built by the lead from an alert group's change)
     ``Notification(kind, org, group_id, alert_ids, rule_name, level, indicator, unit_paths, value, bound,
     sample_size, period, started_at, link, occurred_at, escalation_step=None, rule_id=None, actor=None,
-    comment=None)``; kind: firing | resolved | acknowledged | escalated | reminder | test; level: blue |
-    yellow | orange | red; tuples for alert_ids and unit_paths; ``occurred_at`` is when the change
-    happened (the webhook body's timestamp: keep it the same across retries). ``sample_notification(org=,
+    comment=None, time_zone="UTC")``; kind: firing | resolved | acknowledged | escalated | reminder | test;
+    level: blue | yellow | orange | red; tuples for alert_ids and unit_paths; ``occurred_at`` is when the
+    change happened (the webhook body's timestamp: keep it the same across retries); ``time_zone`` (IANA,
+    e.g. the organisation's Asia/Shanghai) is the zone message times are shown in; actor and comment
+    are shown for acknowledged and escalated notices. ``sample_notification(org=,
     link=, at=, channel_name=)`` is what a channel's test-send delivers.
 
 Sending (in the delivery job, after the commit)

@@ -94,14 +94,18 @@ def number(value: float | None) -> str:
     return f"{round(value, 2):g}"
 
 
+def utc(at: datetime) -> datetime:
+    """A time in UTC; a naive one is taken to be UTC already."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def moment(at: datetime, time_zone: str = "UTC") -> str:
     """A time in the organisation's time zone (UTC if it is unknown), to the minute, with the zone's name."""
     try:
         zone: tzinfo = ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
         zone = UTC
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    return utc(at).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def units_summary(notification: Notification, language: Language, *, shown: int = UNITS_SHOWN) -> str:
@@ -127,10 +131,16 @@ def title(notification: Notification, language: Language) -> str:
     if notification.kind == "test":
         return "【测试】QualityLoop 通知渠道" if language == "zh" else "[Test] QualityLoop notification channel"
     level, kind = level_name(notification.level, language), kind_name(notification, language)
-    where = units_short(notification, language)
+    # One line whatever people typed: a line break in a mail header is refused, in a robot title it breaks it.
+    rule, where = one_line(notification.rule_name), one_line(units_short(notification, language))
     if language == "zh":
-        return f"【{level}·{kind}】{notification.rule_name}：{where}"
-    return f"[{level} · {kind}] {notification.rule_name}: {where}"
+        return f"【{level}·{kind}】{rule}：{where}"
+    return f"[{level} · {kind}] {rule}: {where}"
+
+
+def one_line(text: str) -> str:
+    """The text with every run of whitespace, line breaks included, as one space."""
+    return " ".join(text.split())
 
 
 def facts(notification: Notification, language: Language, *, shown: int | None = UNITS_SHOWN) -> list[tuple[str, str]]:
@@ -161,13 +171,22 @@ def facts(notification: Notification, language: Language, *, shown: int | None =
 
 def markdown(notification: Notification, language: Language, *, bold: str = "**") -> str:
     """The facts as markdown lines and the link, for robots (``bold`` is ``*`` for Slack's mrkdwn)."""
-    lines = [f"{bold}{name}{bold}: {value}" if name else value for name, value in facts(notification, language)]
+    rows = facts(notification, language)
+    if bold == "*":
+        # Slack's mrkdwn reads &, < and > as markup: escaped as its documentation asks.
+        rows = [(name, slack_escape(value)) for name, value in rows]
+    lines = [f"{bold}{name}{bold}: {value}" if name else value for name, value in rows]
     link_label = LABELS[language]["link"]
     if bold == "*":
         lines.append(f"<{notification.link}|{link_label}>")
     else:
         lines.append(f"[{link_label}]({notification.link})")
     return "\n".join(lines)
+
+
+def slack_escape(text: str) -> str:
+    """Text shown as itself in Slack's mrkdwn."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def plain_text(notification: Notification, language: Language) -> str:

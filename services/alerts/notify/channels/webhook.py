@@ -87,7 +87,7 @@ def payload(notification: Notification, *, message_id: str, language: Language) 
     return {
         "type": f"alert.{n.kind}",
         "id": message_id,
-        "timestamp": n.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "timestamp": iso(n.occurred_at),
         "data": {
             "kind": n.kind,
             "org": n.org,
@@ -102,7 +102,7 @@ def payload(notification: Notification, *, message_id: str, language: Language) 
             "bound": n.bound,
             "sample_size": n.sample_size,
             "period": n.period,
-            "started_at": n.started_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "started_at": iso(n.started_at),
             "escalation_step": n.escalation_step,
             "actor": n.actor,
             "comment": n.comment,
@@ -112,6 +112,11 @@ def payload(notification: Notification, *, message_id: str, language: Language) 
             "text": texts.plain_text(n, language),
         },
     }
+
+
+def iso(at: datetime) -> str:
+    """A time as RFC 3339 in UTC with a Z."""
+    return texts.utc(at).isoformat().replace("+00:00", "Z")
 
 
 def signed_headers(secret: str, message_id: str, body: bytes, *, now: datetime | None = None) -> dict[str, str]:

@@ -176,3 +176,25 @@ def test_facts__show_times_in_the_organisations_time_zone():
 
 def test_facts__show_utc_for_an_unknown_time_zone():
     assert "2026-12-03 08:30 UTC" in texts.plain_text(firing(time_zone="Mars/Olympus"), "en")
+
+
+def test_title__keeps_a_rule_name_with_line_breaks_on_one_line():
+    title = texts.title(firing(rule_name="CSAT\r\n下滑"), "zh")
+    assert "\n" not in title and "CSAT 下滑" in title
+
+
+def test_email_message__survives_a_rule_name_with_line_breaks():
+    config = EmailConfig(host="smtp.example.com", sender="alerts@example.com", recipients=["qm@example.com"])
+    mail = email.message(config, firing(rule_name="x\nBcc: victim@example.com"), message_id="dlv_1")
+    assert mail["Bcc"] is None and "x Bcc: victim@example.com" in mail["Subject"]
+
+
+def test_slack_payload__escapes_markup_people_typed():
+    text = slack.payload(firing(comment="<!channel> & more", actor="x"), "en")["blocks"][1]["text"]["text"]
+    assert "&lt;!channel&gt; &amp; more" in text
+
+
+def test_webhook_payload__reads_naive_times_as_utc():
+    naive = STARTED.replace(tzinfo=None)
+    body = webhook.payload(firing(started_at=naive, occurred_at=naive), message_id="dlv_1", language="zh")
+    assert body["timestamp"] == body["data"]["started_at"] == "2026-12-03T08:30:00Z"
