@@ -49,7 +49,7 @@ def metric_names(expression: str) -> set[str]:
 
     def visit(node: Any) -> None:
         if isinstance(node, promql_parser.VectorSelector):
-            names.add(node.name)
+            names.add(str(node.name))
         for attribute in ("expr", "lhs", "rhs", "vector_selector", "param"):
             child = getattr(node, attribute, None)
             if child is not None and not isinstance(child, str | int | float):

@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# One image for every service; the command chooses: `qualityloop serve feedback|scoring|alerts|improvement`.
+# Build: docker build -t qualityloop:latest .   (docs/operations.md, "Image")
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/qualityloop
+WORKDIR /src
+# Dependencies first, so that a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN mkdir -p shared services devstack bench \
+    && touch shared/__init__.py services/__init__.py devstack/__init__.py bench/__init__.py \
+    && /opt/qualityloop/bin/pip install . \
+    && /opt/qualityloop/bin/pip uninstall -y qualityloop
+COPY shared shared
+COPY services services
+COPY devstack devstack
+COPY bench bench
+RUN /opt/qualityloop/bin/pip install --no-deps . \
+    && find /opt/qualityloop -name '__pycache__' -prune -exec rm -rf {} +
+
+FROM ${PYTHON_IMAGE} AS runtime
+RUN groupadd --system --gid 10001 qualityloop \
+    && useradd --system --uid 10001 --gid qualityloop --home-dir /nonexistent --shell /usr/sbin/nologin qualityloop
+COPY --from=build /opt/qualityloop /opt/qualityloop
+COPY deploy/image/healthcheck.py /opt/qualityloop/healthcheck.py
+ENV PATH=/opt/qualityloop/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER 10001:10001
+WORKDIR /tmp
+# The enrichment models (jieba, snownlp, VADER) ship inside their packages: load them once at build time so a
+# missing file fails the build, not the first comment; nothing is downloaded when a container starts.
+RUN python -c "from services.feedback import enrichment; enrichment.warm_up()"
+EXPOSE 8101 8102 8103 8104
+HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["python", "/opt/qualityloop/healthcheck.py"]
+CMD ["qualityloop", "--help"]
