@@ -305,7 +305,8 @@ def stage_playbooks(
     breach = envelope.data
     for risk in loaded.risks:
         key = repository.firing_key(risk["_id"], breach.alert_id)
-        if key in loaded.firings or not _covers(risk["scope"], breach.unit_path):
+        linked = breach.rule_id in risk.get("rule_ids", ())
+        if key in loaded.firings or not linked or not in_subtree(breach.unit_path, risk["scope"]):
             continue
         loaded.firings.add(key)
         steps = [PlaybookStep(**step) for step in risk.get("playbook", [])]
@@ -359,10 +360,6 @@ def stage_playbooks(
                 "action_ids": action_ids,
             },
         )
-
-
-def _covers(scope: str, unit_path: str) -> bool:
-    return in_subtree(unit_path, scope)
 
 
 async def route_unassigned(runtime: Runtime[Any], *, org: str | None = None) -> int:
