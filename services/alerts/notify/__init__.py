@@ -52,12 +52,15 @@ Sending (in the delivery job, after the commit)
     Never raises for network or receiver failures; bounded timeouts (HTTP 5 s connect / 10 s, SMTP 15 s).
     ``message_id``: the delivery's id, the same on every retry (webhook-id header, webhook body ``id``,
     email Message-ID), so receivers drop repeats. ``Attempt(ok, status_code, error, duration_ms, at,
-    retryable)``; ``attempt.as_document()`` for the delivery log. ``retryable`` is False when trying
-    again cannot help (4xx other than 408/425/429, a vendor's bad-key/signature code, SMTP 5xx).
-    ``next_retry_delay(attempt_number) -> timedelta | None``: after the n-th failed try (n from 1),
-    how long to wait (5 s doubling to at most 1 h, jittered to 50-100 %), None after ``MAX_ATTEMPTS``
-    (10). A delivery job: ``attempt = await send(...)``; log it; if not ok and ``attempt.retryable`` and
-    ``(delay := next_retry_delay(n))``: schedule the job again at now + delay.
+    retryable, retry_after_seconds)``; ``attempt.as_document()`` (a plain dict, BSON-ready) for the
+    delivery log. ``retryable`` is False when trying again cannot help (4xx other than 408/425/429, a
+    vendor's bad-key/signature code, SMTP 5xx); ``retry_after_seconds`` is the receiver's Retry-After.
+    An ok attempt may still carry ``error`` (email recipients the server refused while taking others).
+    ``next_retry_delay(n, *, retry_after_seconds=None) -> timedelta | None``: after the n-th failed try
+    (n from 1), how long to wait (5 s doubling to at most 1 h, jittered to 50-100 %, at least the
+    Retry-After up to 1 h), None after ``MAX_ATTEMPTS`` (10) tries in all. A delivery job:
+    ``attempt = await send(...)``; log it; if not ok and ``attempt.retryable`` and ``(delay :=
+    next_retry_delay(n, retry_after_seconds=attempt.retry_after_seconds))``: schedule it at now + delay.
 
 Receivers and tests
     ``verify_webhook(secret, body, headers, *, now=None, tolerance=timedelta(minutes=5)) -> Any``

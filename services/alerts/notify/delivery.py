@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -37,28 +38,56 @@ class Attempt:
     at: datetime
     # False when trying again cannot help (a 4xx, a wrong signature or key): the job stops retrying.
     retryable: bool = True
+    # How long the receiver asked us to wait (its Retry-After), for next_retry_delay.
+    retry_after_seconds: float | None = None
 
     def as_document(self) -> dict[str, Any]:
         """The attempt as a stored document."""
         return asdict(self)
 
 
-def next_retry_delay(attempt: int, *, rng: random.Random | None = None) -> timedelta | None:
+def next_retry_delay(
+    attempt: int, *, retry_after_seconds: float | None = None, rng: random.Random | None = None
+) -> timedelta | None:
     """How long to wait after the ``attempt``-th failed try (1 for the first), or None when it was the last.
 
     Exponential backoff (5 s, 10 s, 20 s, ... at most 1 h) with equal jitter: the delay lies between half
-    and all of that step, so retries of many deliveries that failed together spread out.
+    and all of that step, so retries of many deliveries that failed together spread out. A receiver's
+    Retry-After (``attempt.retry_after_seconds``) lengthens the wait, up to the same hour.
     """
     if attempt < 1:
         raise ValueError("attempt counts from 1")
     if attempt >= MAX_ATTEMPTS:
         return None
     step = min(FIRST_RETRY_DELAY * 2 ** (attempt - 1), LONGEST_RETRY_DELAY)
-    fraction = (rng or random).uniform(0.5, 1.0)
-    return step * fraction
+    delay = step * (rng or random).uniform(0.5, 1.0)
+    if retry_after_seconds is not None:
+        delay = max(delay, min(timedelta(seconds=retry_after_seconds), LONGEST_RETRY_DELAY))
+    return delay
 
 
-def failed(error: str, *, started: float, at: datetime, status_code: int | None = None, retryable: bool) -> Attempt:
+def retry_after(response: httpx.Response) -> float | None:
+    """The seconds a Retry-After header asks for (given as seconds or as an HTTP date), if any."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        until = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    return max(0.0, (until - datetime.now(UTC)).total_seconds())
+
+
+def failed(
+    error: str,
+    *,
+    started: float,
+    at: datetime,
+    status_code: int | None = None,
+    retryable: bool,
+    retry_after_seconds: float | None = None,
+) -> Attempt:
     """An attempt that did not deliver."""
     return Attempt(
         ok=False,
@@ -67,6 +96,7 @@ def failed(error: str, *, started: float, at: datetime, status_code: int | None 
         duration_ms=elapsed_ms(started),
         at=at,
         retryable=retryable,
+        retry_after_seconds=retry_after_seconds,
     )
 
 
@@ -102,6 +132,7 @@ async def post(
             at=at,
             status_code=response.status_code,
             retryable=http_status_retryable(response.status_code),
+            retry_after_seconds=retry_after(response),
         )
     verdict = check(response) if check else None
     if verdict is not None:

@@ -184,6 +184,14 @@ def markdown(notification: Notification, language: Language, *, bold: str = "**"
     return "\n".join(lines)
 
 
+def truncate_utf8(text: str, limit: int) -> str:
+    """The text cut to at most ``limit`` bytes of UTF-8 without splitting a character."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode(errors="ignore") + "..."
+
+
 def slack_escape(text: str) -> str:
     """Text shown as itself in Slack's mrkdwn."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -18,6 +18,8 @@ from services.alerts.notify.delivery import Attempt, json_body, post, vendor_cod
 from services.alerts.notify.notification import Language, Notification
 
 # 130101: sending too fast (20 messages a minute); a bad signature, keyword or IP (310000) will not pass.
+# DingTalk refuses a message over 20000 bytes; a long acknowledgement comment must not lose the alert.
+TEXT_LIMIT_BYTES = 18000
 CHECK = vendor_code_check("errcode", rate_limited=frozenset({130101}), message_field="errmsg")
 
 
@@ -78,7 +80,8 @@ def payload(notification: Notification, language: Language) -> dict[str, Any]:
     title = texts.title(notification, language)
     # DingTalk's markdown breaks lines only at blank lines.
     body = texts.markdown(notification, language).replace("\n", "\n\n")
-    return {"msgtype": "markdown", "markdown": {"title": title, "text": f"### {title}\n\n{body}"}}
+    text = texts.truncate_utf8(f"### {title}\n\n{body}", TEXT_LIMIT_BYTES)
+    return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
 
 
 async def send(

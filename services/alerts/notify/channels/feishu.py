@@ -20,6 +20,8 @@ HOOK_MARKER = "/bot/v2/hook/"
 # 11232: the bot's rate limit; a bad signature (19021) or timestamp (19022) will not pass on a retry.
 RATE_LIMITED = frozenset({11232, 9499})
 # Card header colours Feishu offers; resolved notices are green, tests grey.
+# Feishu refuses a request body over 20 KB; the facts are cut well inside it.
+FACTS_LIMIT_BYTES = 15000
 TEMPLATES = {"blue": "blue", "yellow": "yellow", "orange": "orange", "red": "red"}
 
 
@@ -82,7 +84,7 @@ def card(notification: Notification, language: Language) -> dict[str, Any]:
             "title": {"tag": "plain_text", "content": texts.title(notification, language)},
         },
         "elements": [
-            {"tag": "div", "text": {"tag": "lark_md", "content": facts}},
+            {"tag": "div", "text": {"tag": "lark_md", "content": texts.truncate_utf8(facts, FACTS_LIMIT_BYTES)}},
             {
                 "tag": "action",
                 "actions": [

@@ -47,20 +47,12 @@ class WeComRead(BaseModel):
     url: str
 
 
-def truncate_utf8(text: str, limit: int) -> str:
-    """The text cut to at most ``limit`` bytes of UTF-8 without splitting a character."""
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    return data[: limit - 3].decode(errors="ignore") + "..."
-
-
 def payload(notification: Notification, language: Language) -> dict[str, Any]:
     """The robot's documented markdown message: ``{"msgtype": "markdown", "markdown": {"content"}}``."""
     font = "info" if notification.kind == "resolved" else LEVEL_FONTS[notification.level]
     heading = f'## <font color="{font}">{texts.title(notification, language)}</font>'
     content = f"{heading}\n{texts.markdown(notification, language)}"
-    return {"msgtype": "markdown", "markdown": {"content": truncate_utf8(content, CONTENT_LIMIT_BYTES)}}
+    return {"msgtype": "markdown", "markdown": {"content": texts.truncate_utf8(content, CONTENT_LIMIT_BYTES)}}
 
 
 async def send(config: WeComConfig, notification: Notification, *, http: httpx.AsyncClient, message_id: str) -> Attempt:

@@ -131,6 +131,11 @@ def receiver_app(receivers: Receivers) -> FastAPI:
             receivers.delivered_ids.append(message_id)
         return Response(status_code=204)
 
+    @app.post("/busy")
+    async def busy(request: Request) -> Response:
+        receivers.record(request, await request.body(), accepted=False, reason="rate limited")
+        return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": "120"})
+
     @app.post("/cgi-bin/webhook/send")
     async def wecom(request: Request) -> JSONResponse:
         body = await request.body()

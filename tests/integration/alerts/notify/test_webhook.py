@@ -57,3 +57,12 @@ async def test_webhook__signed_with_another_secret_is_refused_and_not_retried(re
     assert (attempt.ok, attempt.status_code, attempt.retryable) == (False, 401, False)
     assert not receivers.last("/hooks/ql").accepted
     assert "dlv_wrong" not in receivers.delivered_ids
+
+
+async def test_webhook__a_rate_limited_receivers_retry_after_sets_the_next_delay(receivers: Receivers, http):
+    config = WebhookConfig(url=f"{receivers.base_url}/busy", secret=receivers.webhook_secret)
+    attempt = await send(config, firing(), http=http, message_id="dlv_busy")
+    assert (attempt.ok, attempt.status_code, attempt.retryable, attempt.retry_after_seconds) == (False, 429, True, 120)
+    delay = next_retry_delay(1, retry_after_seconds=attempt.retry_after_seconds)
+    assert delay is not None and delay.total_seconds() == 120
+    assert attempt.as_document()["retry_after_seconds"] == 120

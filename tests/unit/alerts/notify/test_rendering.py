@@ -198,3 +198,10 @@ def test_webhook_payload__reads_naive_times_as_utc():
     naive = STARTED.replace(tzinfo=None)
     body = webhook.payload(firing(started_at=naive, occurred_at=naive), message_id="dlv_1", language="zh")
     assert body["timestamp"] == body["data"]["started_at"] == "2026-12-03T08:30:00Z"
+
+
+def test_robot_payloads__stay_inside_the_vendors_size_limits_with_a_long_comment():
+    long = firing(kind="acknowledged", actor="x", comment="复盘" * 20000)
+    assert len(dingtalk.payload(long, "zh")["markdown"]["text"].encode()) <= dingtalk.TEXT_LIMIT_BYTES
+    assert len(json.dumps(feishu.payload(long, "zh", secret="s"), ensure_ascii=False).encode()) < 20 * 1024
+    assert len(slack.payload(long, "zh")["blocks"][1]["text"]["text"]) <= slack.SECTION_LIMIT

@@ -33,3 +33,12 @@ def test_next_retry_delay__gives_up_after_the_last_attempt():
 def test_next_retry_delay__counts_attempts_from_one():
     with pytest.raises(ValueError):
         next_retry_delay(0)
+
+
+def test_next_retry_delay__waits_at_least_what_the_receiver_asked():
+    delay = next_retry_delay(1, retry_after_seconds=120, rng=random.Random(1))
+    assert delay == timedelta(seconds=120)
+
+
+def test_next_retry_delay__caps_a_receivers_request_at_an_hour():
+    assert next_retry_delay(1, retry_after_seconds=86400) == timedelta(hours=1)
