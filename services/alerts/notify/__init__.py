@@ -49,7 +49,8 @@ Notification (plain frozen dataclass, built by the lead from an alert group's ch
 
 Sending (in the delivery job, after the commit)
     ``await send(channel_config, notification, *, http: httpx.AsyncClient, message_id: str) -> Attempt``
-    Never raises for network or receiver failures; bounded timeouts (HTTP 5 s connect / 10 s, SMTP 15 s).
+    Never raises for network or receiver failures; bounded: HTTP 5 s to connect, 10 s a phase, 15 s
+    in all; SMTP 15 s a command, 30 s in all.
     ``message_id``: the delivery's id, the same on every retry (webhook-id header, webhook body ``id``,
     email Message-ID), so receivers drop repeats. ``Attempt(ok, status_code, error, duration_ms, at,
     retryable, retry_after_seconds)``; ``attempt.as_document()`` (a plain dict, BSON-ready) for the

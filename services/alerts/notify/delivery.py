@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
@@ -13,8 +14,10 @@ from typing import Any
 
 import httpx
 
-# Bounded so that an unreachable channel holds a delivery job for seconds, never minutes.
+# Bounded so that an unreachable channel holds a delivery job for seconds, never minutes: each phase
+# has its limit, and the whole request its deadline (a receiver trickling bytes resets no clock).
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+HTTP_DEADLINE_SECONDS = 15.0
 # Attempts in all (the first and its retries); with the delays below the last retry comes about 2.5 h after
 # the first attempt, long enough to ride out a receiver's deploy or a vendor's rate limit.
 MAX_ATTEMPTS = 10
@@ -121,7 +124,10 @@ async def post(
     """POST a body and tell how it went; network failures become a failed attempt, never an exception."""
     at, started = datetime.now(UTC), time.perf_counter()
     try:
-        response = await http.post(url, content=content, headers=headers, timeout=HTTP_TIMEOUT)
+        async with asyncio.timeout(HTTP_DEADLINE_SECONDS):
+            response = await http.post(url, content=content, headers=headers, timeout=HTTP_TIMEOUT)
+    except TimeoutError:
+        return failed(f"no answer within {HTTP_DEADLINE_SECONDS:g} s", started=started, at=at, retryable=True)
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as error:
         return failed(f"{type(error).__name__}: {error}".rstrip(": "), started=started, at=at, retryable=True)
     if not response.is_success:

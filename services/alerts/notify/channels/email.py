@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from datetime import UTC, datetime
@@ -18,8 +19,10 @@ from services.alerts.notify.channels.base import ChannelConfigBase
 from services.alerts.notify.delivery import Attempt, elapsed_ms, failed
 from services.alerts.notify.notification import Language, Notification
 
-# Bounded like the HTTP channels: a dead mail server holds a delivery job for seconds.
+# Bounded like the HTTP channels: a dead mail server holds a delivery job for seconds. The timeout is
+# per SMTP command; the deadline bounds the whole conversation.
 SMTP_TIMEOUT_SECONDS = 15.0
+SMTP_DEADLINE_SECONDS = 30.0
 ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$|^[^@\s<>]+@localhost$")
 
 
@@ -98,16 +101,17 @@ async def send(config: EmailConfig, notification: Notification, *, http: httpx.A
     at, started = datetime.now(UTC), time.perf_counter()
     mail = message(config, notification, message_id=message_id)
     try:
-        refused, _reply = await aiosmtplib.send(
-            mail,
-            hostname=config.host,
-            port=config.port,
-            username=config.username,
-            password=config.password.get_secret_value() if config.password else None,
-            use_tls=config.security == "ssl",
-            start_tls=config.security == "starttls",
-            timeout=SMTP_TIMEOUT_SECONDS,
-        )
+        async with asyncio.timeout(SMTP_DEADLINE_SECONDS):
+            refused, _reply = await aiosmtplib.send(
+                mail,
+                hostname=config.host,
+                port=config.port,
+                username=config.username,
+                password=config.password.get_secret_value() if config.password else None,
+                use_tls=config.security == "ssl",
+                start_tls=config.security == "starttls",
+                timeout=SMTP_TIMEOUT_SECONDS,
+            )
     except aiosmtplib.SMTPResponseException as error:
         # 4xx replies are transient by the SMTP standard; 5xx (unknown user, bad login) will not pass.
         return failed(
@@ -117,7 +121,9 @@ async def send(config: EmailConfig, notification: Notification, *, http: httpx.A
             status_code=error.code,
             retryable=error.code < 500,
         )
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+    except TimeoutError:
+        return failed(f"no answer within {SMTP_DEADLINE_SECONDS:g} s", started=started, at=at, retryable=True)
+    except (aiosmtplib.SMTPException, OSError) as error:
         return failed(f"{type(error).__name__}: {error}", started=started, at=at, retryable=True)
     note = "; ".join(f"{address} refused: {code} {text}" for address, (code, text) in refused.items()) or None
     return Attempt(ok=True, status_code=250, error=note, duration_ms=elapsed_ms(started), at=at)

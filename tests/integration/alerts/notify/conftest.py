@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -129,6 +130,12 @@ def receiver_app(receivers: Receivers) -> FastAPI:
         message_id = headers["webhook-id"]
         if message_id not in receivers.delivered_ids:  # the receiver's dedupe on webhook-id
             receivers.delivered_ids.append(message_id)
+        return Response(status_code=204)
+
+    @app.post("/slow")
+    async def slow(request: Request) -> Response:
+        receivers.record(request, await request.body(), accepted=False, reason="slow")
+        await asyncio.sleep(2)
         return Response(status_code=204)
 
     @app.post("/busy")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from devstack.processes import free_port
 from services.alerts.notify import EmailConfig, WebhookConfig, WeComConfig, new_webhook_secret, send
-from tests.integration.alerts.notify.conftest import firing
+from tests.integration.alerts.notify.conftest import Receivers, firing
 
 
 async def test_webhook__to_a_closed_port_returns_a_failed_attempt(http):
@@ -28,3 +28,13 @@ async def test_email__to_a_closed_port_returns_a_failed_attempt(http):
     attempt = await send(config, firing(), http=http, message_id="dlv_nomail")
     assert (attempt.ok, attempt.retryable) == (False, True)
     assert attempt.error
+
+
+async def test_webhook__to_a_receiver_that_does_not_answer_gives_up_at_the_deadline(
+    receivers: Receivers, http, monkeypatch
+):
+    monkeypatch.setattr("services.alerts.notify.delivery.HTTP_DEADLINE_SECONDS", 0.3)
+    config = WebhookConfig(url=f"{receivers.base_url}/slow", secret=new_webhook_secret())
+    attempt = await send(config, firing(), http=http, message_id="dlv_slow")
+    assert (attempt.ok, attempt.status_code, attempt.retryable) == (False, None, True)
+    assert attempt.error == "no answer within 0.3 s"
