@@ -4,14 +4,15 @@ Everything the rest of the alerts service needs is importable from ``services.al
 package imports no pymongo, aiokafka, fastapi or opentelemetry (httpx and aiosmtplib only, to send).
 
 Settings
-    ``QL_ALERTS_SECRET_KEY`` (to add to AlertsSettings as ``secret_key: SecretStr``, no default in
-    production): one Fernet key, or several comma-separated to rotate (``new,old``: encrypts with the
-    first, decrypts with any). Make one with ``python -c "from services.alerts.notify import new_key;
-    print(new_key())"`` (= ``Fernet.generate_key()``: urlsafe base64 of 32 random bytes). For the embedded
-    default, devstack can generate one into the data dir once (e.g. ``<data>/alerts-secret.key``, mode
-    0600) and pass it in the environment; losing it makes stored channel secrets unreadable
-    (``SecretUnreadable``) and those channels must be set again. Build ``SecretBox(settings.secret_key
-    .get_secret_value())`` once at start-up (a malformed key raises ValueError there).
+    ``QL_ALERTS_SECRET_KEY`` (``AlertsSettings.secret_key: SecretStr``): one Fernet key, or several
+    comma-separated to rotate (``new,old``: encrypts with the first, decrypts with any). Make one with
+    ``python -c "from services.alerts.notify import new_key; print(new_key())"`` (= ``Fernet.generate_key()``:
+    urlsafe base64 of 32 random bytes). The settings' built-in development key is public: production
+    must set its own, and devstack can generate one into the data dir once (e.g.
+    ``<data>/alerts-secret.key``, mode 0600) and pass it in the environment. Losing the key makes stored
+    channel secrets unreadable (``SecretUnreadable`` from ``channel_config``) and those channels must be
+    set again. Build ``SecretBox(settings.secret_key.get_secret_value())`` once at start-up (a malformed
+    key raises ValueError there).
 
 Channel schemas (API, in views)
     ``ChannelCreate``: name, scope (unit path, ``*`` = whole organisation), levels (default all four),
@@ -44,8 +45,9 @@ Notification (plain frozen dataclass, built by the lead from an alert group's ch
     level: blue | yellow | orange | red; tuples for alert_ids and unit_paths; ``occurred_at`` is when the
     change happened (the webhook body's timestamp: keep it the same across retries); ``time_zone`` (IANA,
     e.g. the organisation's Asia/Shanghai) is the zone message times are shown in; actor and comment
-    are shown for acknowledged and escalated notices. ``sample_notification(org=,
-    link=, at=, channel_name=)`` is what a channel's test-send delivers.
+    are shown for acknowledged and escalated notices. ``sample_notification(org=, link=, at=,
+    channel_name=)`` is what a channel's test-send delivers. ``dataclasses.asdict`` stores one; rebuild
+    it with ``Notification(**stored)`` after turning alert_ids and unit_paths back into tuples.
 
 Sending (in the delivery job, after the commit)
     ``await send(channel_config, notification, *, http: httpx.AsyncClient, message_id: str) -> Attempt``
@@ -68,7 +70,7 @@ Receivers and tests
     returns the parsed body or raises ``WebhookRejected`` (missing header, timestamp outside tolerance =
     replay, no matching signature). Vendor signatures: ``dingtalk.sign(secret, timestamp_ms)``,
     ``feishu.sign(secret, timestamp)``; renderers: ``<channel>.payload(...)``, ``email.message(...)``,
-    and the texts in ``texts`` (``title``, ``facts``, ``plain_text``, ``html_text``).
+    and the words in ``services.alerts.notify.texts`` (``title``, ``facts``, ``plain_text``, ``html_text``).
 
 Adding a channel: one module in ``channels/`` (a ``XConfig(ChannelConfigBase)`` with its ``type``
 literal and ``sealed_fields``, an ``XRead``, ``async def send``) and its line in the tables of
