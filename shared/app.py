@@ -3,32 +3,56 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo.errors import PyMongoError
+from starlette.routing import BaseRoute
 
+from shared.access import enforce_access, operation_id, resolve_access
 from shared.asyncapi import asyncapi_document
+from shared.audit import AUDIT_INDEXES, audit_router
 from shared.auth import TokenVerifier
-from shared.dead_letters import dead_letter_router
+from shared.contract import install_contract
+from shared.dead_letters import DEAD_LETTER_INDEXES, dead_letter_router
 from shared.problems import install_problem_handlers
 from shared.runtime import Runtime, S, ServiceDefinition, start_runtime, stop_runtime
 from shared.settings import PlatformSettings
+from shared.storage import DEAD_LETTERS
 from shared.telemetry import RequestIds, setup_tracing
+
+
+def service_routers(definition: ServiceDefinition[Any]) -> list[APIRouter]:
+    """Every router a service's app serves: its own, and the shared dead-letter and audit routers."""
+    return [*definition.routers, dead_letter_router(definition.name), audit_router(definition.name)]
+
+
+def service_app_routes(service: str) -> list[BaseRoute]:
+    """A service's API routes with the operation ids its app gives them (for the docs and tests)."""
+    definition = importlib.import_module(f"services.{service}.main").DEFINITION
+    app = FastAPI(generate_unique_id_function=operation_id)
+    for router in service_routers(definition):
+        app.include_router(router)
+    return list(app.routes)
 
 
 def create_app(definition: ServiceDefinition[S], platform: PlatformSettings, settings: S) -> FastAPI:
     """The service's FastAPI app: its routers, health, readiness, metrics and problem+json errors."""
     setup_tracing(definition.name)
+    # Every service keeps an audit log; its collection and index are created with the service's own.
+    definition = replace(definition, indexes={**AUDIT_INDEXES, **definition.indexes})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = await start_runtime(definition, platform, settings)
+        await app.state.runtime.db[DEAD_LETTERS].create_indexes(DEAD_LETTER_INDEXES)
         try:
             yield
         finally:
@@ -39,6 +63,11 @@ def create_app(definition: ServiceDefinition[S], platform: PlatformSettings, set
         description=definition.description,
         version="1.0.0",
         lifespan=lifespan,
+        # Operation ids are the endpoint functions' names: what a generated client's methods are called,
+        # and the key of the role table (shared/access.py).
+        generate_unique_id_function=operation_id,
+        # Every route passes the role table; views need no role checks of their own.
+        dependencies=[Depends(enforce_access)],
         # FastAPI's own OpenTelemetry: a server span per request (W3C context from the headers, the
         # route template as its name), around every middleware. Spans per dependency, endpoint and
         # serialisation are off: they cost a fifth of a request's CPU and say little the request's
@@ -47,13 +76,14 @@ def create_app(definition: ServiceDefinition[S], platform: PlatformSettings, set
     )
     app.state.token_verifier = TokenVerifier(platform)
     install_problem_handlers(app)
-    for router in definition.routers:
+    for router in service_routers(definition):
         app.include_router(router)
-    app.include_router(dead_letter_router(definition.name))
     app.add_api_route("/asyncapi.json", asyncapi_document, include_in_schema=False)
     app.add_api_route("/healthz", _healthz, include_in_schema=False)
     app.add_api_route("/readyz", _readyz, include_in_schema=False)
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
+    app.state.access = resolve_access(definition.name, app.routes)
+    install_contract(app)
 
     app.add_middleware(RequestIds)
     return app

@@ -17,8 +17,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure, PyMongoError
 
+from shared.dead_letters import DeadLetterRedaction, dead_letter_document, keep_as_is
 from shared.events import Envelope, Event, UnparseableEvent, dead_letter_topic, decode_headers, read_event
-from shared.ids import new_id
 from shared.inbox import Inbox
 from shared.storage import DEAD_LETTERS, Database, Document, UnitOfWork, apply, in_transaction
 from shared.telemetry import BATCH_SECONDS, CONSUMER_LAG, EVENTS_CONSUMED, span_carrier, start_process_span
@@ -104,8 +104,10 @@ class BatchConsumer:
         max_attempts: int = 3,
         group_id: str | None = None,
         inbox_retention: timedelta = timedelta(hours=24),
+        redact: DeadLetterRedaction = keep_as_is,
     ) -> None:
         self._service = service
+        self._redact = redact
         self._client = client
         self._db = db
         self._inbox = Inbox(db, retention=inbox_retention)
@@ -260,23 +262,24 @@ class BatchConsumer:
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str, span: Span) -> None:
         """Send the record to its dead-letter topic with the reason, and keep a copy to list and replay."""
         topic = dead_letter_topic(record.topic)
-        headers = [*(record.headers or ()), *_dead_letter_headers(self._service, record, reason)]
-        await self._producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
-        await self._db[DEAD_LETTERS].insert_one(
-            {
-                "_id": new_id("dl"),
-                "org": _org_of(record.key),
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "key": record.key,
-                "value": record.value,
-                "headers": [[n, v] for n, v in record.headers or ()],
-                "reason": reason,
-                "dead_at": datetime.now(UTC),
-                "replayed_at": None,
-            }
+        # Redacted (the service's hook) and without credentials, on the topic and in the database alike.
+        document = dead_letter_document(
+            org=_org_of(record.key),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=list(record.headers or ()),
+            reason=reason,
+            redact=self._redact,
         )
+        headers = [
+            *((n, bytes(v)) for n, v in document["headers"]),
+            *_dead_letter_headers(self._service, record, reason),
+        ]
+        await self._producer.send_and_wait(topic, value=document["value"], key=record.key, headers=headers)
+        await self._db[DEAD_LETTERS].insert_one(document)
         log.error(
             "dead-lettered a message",
             extra={"topic": record.topic, "offset": record.offset, "reason": reason},

@@ -1,21 +1,92 @@
-"""Listing and replaying a service's dead letters over REST (for SREs and organisation admins)."""
+"""Dead letters: what is kept of a message a service could not process, listing and replaying them over REST,
+and erasing a customer's from them.
+
+What is kept passes the service's redaction hook first (``ServiceDefinition.redact_dead_letter``), so
+customer references are stored pseudonymised, and the pseudonyms it names let an erasure find them.
+Bearer tokens carried in record headers are never kept.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from pymongo import ASCENDING, IndexModel
 
-from shared.auth import Principal, require_role
+from shared.auth import CurrentPrincipal
+from shared.ids import new_id
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, find_or_404, page
-from shared.runtime import Runtime, get_runtime
-from shared.storage import DEAD_LETTERS, Document
+from shared.storage import DEAD_LETTERS, Database, Document
 
-Admin = Annotated[Principal, Depends(require_role("admin"))]
-RuntimeDep = Annotated[Runtime[Any], Depends(get_runtime)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 REPLAY_DROPS_HEADERS = ("dlq_",)
+# Headers that carry credentials (the ingest topic's bearer token): never stored, never forwarded.
+SECRET_HEADERS = frozenset({"authorization", "ql_authorization", "ce_authorization"})
+# Erasure finds a customer's dead letters by pseudonym without scanning (created at start-up by create_app).
+DEAD_LETTER_INDEXES = [IndexModel([("org", ASCENDING), ("pseudonyms", ASCENDING)])]
+
+
+@dataclass(frozen=True)
+class Redacted:
+    """A record's value with personal data replaced, and the pseudonyms of whom it concerns."""
+
+    value: bytes | None
+    pseudonyms: Sequence[str] = ()
+
+
+DeadLetterRedaction = Callable[[bytes | None], Redacted]
+
+
+def keep_as_is(value: bytes | None) -> Redacted:
+    """The default redaction: values of internal events carry no raw personal data."""
+    return Redacted(value)
+
+
+def dead_letter_document(
+    *,
+    org: str | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]],
+    reason: str,
+    redact: DeadLetterRedaction = keep_as_is,
+) -> Document:
+    """What is kept of a dead letter (and sent to its dead-letter topic): redacted, without credentials."""
+    redacted = redact(value)
+    return {
+        "_id": new_id("dl"),
+        "org": org,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key,
+        "value": redacted.value,
+        "headers": [[name, value] for name, value in headers if name.lower() not in SECRET_HEADERS],
+        "pseudonyms": list(redacted.pseudonyms),
+        "reason": reason,
+        "dead_at": datetime.now(UTC),
+        "replayed_at": None,
+    }
+
+
+async def erase_dead_letters(db: Database, org: str, pseudonym: str) -> int:
+    """Delete an organisation's dead letters that concern a customer (by pseudonym); how many there were."""
+    result = await db[DEAD_LETTERS].delete_many({"org": org, "pseudonyms": pseudonym})
+    return result.deleted_count
+
+
+async def _runtime(request: Request) -> Any:
+    # From the app's state rather than shared.runtime: the consumer imports this module, the runtime the consumer.
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Any, Depends(_runtime)]
 
 
 def shown(document: Document) -> dict[str, Any]:
@@ -45,7 +116,7 @@ def dead_letter_router(service: str) -> APIRouter:
     @router.get("", response_model=Page)
     async def list_dead_letters(
         runtime: RuntimeDep,
-        principal: Admin,
+        principal: CurrentPrincipal,
         topic: str | None = None,
         cursor: str | None = None,
         limit: Limit = DEFAULT_LIMIT,
@@ -57,7 +128,9 @@ def dead_letter_router(service: str) -> APIRouter:
         return await page(runtime.db, DEAD_LETTERS, query, cursor=cursor, limit=limit, view=shown)
 
     @router.post("/{dead_letter_id}/replay")
-    async def replay(dead_letter_id: str, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
+    async def replay_dead_letter(
+        dead_letter_id: str, runtime: RuntimeDep, principal: CurrentPrincipal
+    ) -> dict[str, Any]:
         """Publish the message again on its original topic (after the cause was fixed)."""
         query = {"_id": dead_letter_id, "org": principal.org}
         document = await find_or_404(runtime.db, DEAD_LETTERS, query, kind="dead letter", ident=dead_letter_id)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from pymongo import AsyncMongoClient, IndexModel
 
 from shared.consumer import BatchConsumer, Subscription
+from shared.dead_letters import DeadLetterRedaction, keep_as_is
 from shared.events import dead_letter_topic
 from shared.relay import OutboxRelay
 from shared.scheduler import JOB_INDEXES, JobHandler, Scheduler
@@ -76,6 +77,8 @@ class ServiceDefinition(Generic[S]):
     # The handler of each kind of durable timer the service schedules (shared/scheduler.py).
     jobs: Callable[[Runtime[S]], Mapping[str, JobHandler]] = _no_jobs
     description: str = ""
+    # Replaces personal data in what a dead letter keeps (feedback: the raw customer reference).
+    redact_dead_letter: DeadLetterRedaction = keep_as_is
 
 
 async def get_runtime(request: Request) -> Runtime[Any]:
@@ -170,6 +173,7 @@ async def start_runtime(definition: ServiceDefinition[S], platform: PlatformSett
             max_attempts=platform.consumer_max_attempts,
             group_id=f"{platform.consumer_group_prefix}-{definition.name}",
             inbox_retention=timedelta(seconds=platform.outbox_retention_seconds),
+            redact=definition.redact_dead_letter,
         )
         await runtime.consumer.start()
     return runtime

@@ -26,6 +26,20 @@ class PlatformSettings(BaseSettings):
     auth_jwks_url: str | None = Field(default=None, description="JWKS URL of the OIDC provider (production)")
     auth_issuer: str = "qualityloop-dev"
     auth_audience: str = "qualityloop"
+    # Where the organisation, unit scopes and roles sit in a token: a claim name, or a dotted path into
+    # nested claims (Keycloak: `realm_access.roles`; Entra: `roles`, `tid`). A claim whose own name holds
+    # dots (`https://example.com/org`) is found by its name first.
+    auth_org_claim: str = "org"
+    auth_scopes_claim: str = "scopes"
+    auth_roles_claim: str = "roles"
+    # Provider role names to QualityLoop roles (JSON in QL_AUTH_ROLE_MAP), e.g. {"QualityLoop.Admin": "admin"};
+    # names not mapped are taken as they are, and unknown ones ignored.
+    auth_role_map: dict[str, str] = Field(default_factory=dict)
+    # Clock skew tolerated on exp, nbf and iat (RFC 8725 wants it small and bounded).
+    auth_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # JWKS keys are cached this long; an unknown key id refetches them, at most once per refresh interval.
+    auth_jwks_cache_seconds: float = Field(default=3600, gt=0)
+    auth_jwks_min_refresh_seconds: float = Field(default=30, ge=0)
 
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     consumer_max_attempts: int = Field(default=3, ge=1)

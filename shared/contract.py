@@ -1,0 +1,121 @@
+"""The OpenAPI contract every service publishes: the bearer scheme and every error it answers, as problem+json.
+
+Done once here, for every operation of every service, so the documents tell generated clients and
+contract testers what the services really answer: 401 and 403 (the token and the role table), 404
+where a path names an object, 409 on changes, 413 and 429 (the gateway's body-size and rate limits),
+422 (validation), 503 (the database unreachable), and 400 where a list takes a cursor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from shared.problems import PROBLEM_JSON
+
+SECURITY_SCHEME = "bearerAuth"
+WRITES = frozenset({"post", "put", "patch", "delete"})
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details.",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "description": "A URI naming the kind of problem; `about:blank` here."},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "description": "The request path."},
+        "errors": {
+            "type": "array",
+            "description": "Which fields did not validate, and why (422).",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+}
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
+ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "400": ("Bad request (for example a cursor that is not one of ours).", {}),
+    "401": ("Missing, expired or invalid bearer token.", {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+    "403": ("The token's roles (or scope) do not allow this operation.", {}),
+    "404": ("No such object, or it lies outside the caller's organisation or scopes.", {}),
+    "409": ("The change conflicts with the object's current state.", {}),
+    "413": ("The request body is larger than the gateway accepts.", {}),
+    "422": ("The request does not validate; `errors` says which fields and why.", {}),
+    "429": ("Too many requests from this client; retry after `Retry-After` seconds.", RETRY_AFTER),
+    "503": ("A dependency (the database) is unreachable; nothing was changed. Retry later.", RETRY_AFTER),
+}
+
+
+def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
+    """The error statuses an operation can answer."""
+    statuses = ["401", "403", "429", "503"]
+    parameters = operation.get("parameters", [])
+    if "{" in path:
+        statuses.append("404")
+    if method in WRITES:
+        statuses.append("409")
+    if "requestBody" in operation:
+        statuses.append("413")
+    if parameters or "requestBody" in operation:
+        statuses.append("422")
+    if any(p.get("name") == "cursor" for p in parameters):
+        statuses.append("400")
+    return sorted(statuses)
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with the bearer scheme and the problem+json errors on every operation."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An RS256 token from the OIDC provider (`qualityloop token` on the embedded default).",
+    }
+    schemas = components.setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in {"get", "put", "post", "patch", "delete", "head", "options"}:
+                continue
+            operation["security"] = [{SECURITY_SCHEME: []}]
+            responses = operation.setdefault("responses", {})
+            for status in error_statuses(path, method, operation):
+                description, headers = ERRORS[status]
+                response: dict[str, Any] = {
+                    "description": description,
+                    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                }
+                if headers:
+                    response["headers"] = headers
+                responses[status] = response
+    return schema
+
+
+def install_contract(app: FastAPI) -> None:
+    """Make the app's ``/openapi.json`` the full contract (built once, on first request)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                    separate_input_output_schemas=app.separate_input_output_schemas,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
