@@ -2,20 +2,21 @@
 
 Models are loaded lazily, once per process (`warm_up()` does it at service start):
 jieba for Chinese keywords, snownlp for Chinese sentiment, VADER for English sentiment.
-All ship their dictionaries and models inside their packages, so nothing is downloaded.
+All ship their dictionaries and models inside their packages, so nothing is downloaded. jieba's and
+snownlp's are read from compact copies (`chinese_models`: the same results in a tenth of the memory).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import re
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.feedback import chinese_models
 
 Polarity = Literal["negative", "neutral", "positive"]
 
@@ -208,31 +209,12 @@ def _top_keywords(words: Iterable[str]) -> list[str]:
     return keywords
 
 
-@functools.cache
 def _chinese_keyword_extractor() -> Callable[[str], list[str]]:
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    # jieba.analyse reads its IDF table through a file it never closes.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        import jieba.analyse
-    jieba.initialize()
-
-    def extract(text: str) -> list[str]:
-        return [str(word) for word in jieba.analyse.extract_tags(text, topK=None)]
-
-    return extract
+    return chinese_models.keywords().extract
 
 
-@functools.cache
 def _chinese_sentiment_classifier() -> Callable[[str], float]:
-    from snownlp import sentiment
-
-    def classify(text: str) -> float:
-        return float(sentiment.classify(text))
-
-    return classify
+    return chinese_models.sentiment().classify
 
 
 @functools.cache

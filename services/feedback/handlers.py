@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.feedback import service
 from services.feedback.domain import Rejected
 from services.feedback.models import FeedbackIngested, FeedbackIngestIn
+from services.feedback.service import intake
 from services.feedback.settings import FeedbackSettings
 from shared.consumer import BatchContext
 from shared.events import TRACE_HEADERS, Envelope, UnparseableEvent
@@ -35,7 +35,7 @@ def ingest_parser(settings: FeedbackSettings) -> Callable[[dict[str, str], bytes
             raise UnparseableEvent(f"unknown event type {attributes.get('type')!r}; expected {INGEST_TYPE!r}")
         try:
             feedback_in = FeedbackIngestIn.model_validate(payload)
-            service.check_submission(settings, feedback_in, now=datetime.now(UTC))
+            intake.check_submission(settings, feedback_in, now=datetime.now(UTC))
         except ValidationError as error:
             raise UnparseableEvent(f"invalid feedback: {_reasons(validation_errors(error.errors()))}") from error
         except Rejected as error:
@@ -88,14 +88,14 @@ def ingest_handler(
     """
 
     async def handle(envelopes: Sequence[Envelope[FeedbackIngested]], batch: BatchContext) -> None:
-        by_org: dict[str, list[service.Submission]] = {}
+        by_org: dict[str, list[intake.Submission]] = {}
         for envelope in envelopes:
             feedback_in = envelope.data.feedback
             by_org.setdefault(envelope.data.org, []).append(
-                service.Submission(feedback_in, feedback_in.source_id, cause=envelope)
+                intake.Submission(feedback_in, feedback_in.source_id, cause=envelope)
             )
         for org, submissions in by_org.items():
-            outcomes = await service.stage_feedback(
+            outcomes = await intake.stage_feedback(
                 batch.db,
                 settings,
                 org=org,

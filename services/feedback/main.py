@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from services.feedback import enrichment, repository
+from services.feedback import enrichment, legacy_storage, repository
 from services.feedback.dependencies import FeedbackRuntime
 from services.feedback.handlers import ingest_handler, ingest_parser
 from services.feedback.models import FeedbackIngested
@@ -24,12 +24,12 @@ def subscriptions(runtime: FeedbackRuntime) -> Sequence[Subscription[Any]]:
 
 
 async def on_start(runtime: FeedbackRuntime) -> None:
-    """Before the first request: load the enrichment models (off the event loop) and migrate old storage.
+    """Before the first request: load the enrichment models (off the event loop) and migrate 0.1's legacy storage.
 
     The runtime calls this after the collections exist and before the group committer and the consumer
     start, so the migration sees no writes of this process.
     """
-    await asyncio.gather(asyncio.to_thread(enrichment.warm_up), repository.migrate_legacy_indexes(runtime.db))
+    await asyncio.gather(asyncio.to_thread(enrichment.warm_up), legacy_storage.migrate_legacy_indexes(runtime.db))
 
 
 DEFINITION = ServiceDefinition(

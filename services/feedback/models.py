@@ -46,10 +46,6 @@ class RatingsIn(Strict):
         description="Operational measures, e.g. waiting_time_seconds, handling_time_seconds, first_contact_resolution",
     )
 
-    def as_event(self) -> Ratings:
-        """The ratings as the event contract carries them."""
-        return Ratings.model_validate(self.model_dump())
-
     @property
     def has_scores(self) -> bool:
         """Whether any customer rating (not a measure) is present."""

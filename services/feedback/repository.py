@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DeleteMany, IndexModel, UpdateMany, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.feedback.models import FeedbackFilter
+from services.feedback.unit_cache import UNIT_CACHE
 from shared.auth import Principal
-from shared.storage import Database, Document, find_in, insert_new
-
-log = logging.getLogger(__name__)
+from shared.pagination import paginate, public_view
+from shared.storage import Database, Document, UnitOfWork, chunks, find_in
 
 UNITS = "units"
 FEEDBACK = "feedback"
@@ -45,13 +43,6 @@ INDEXES = {
     CUSTOMER_FEEDBACK: [],
     ERASURES: [IndexModel([("org", ASCENDING), ("requested_at", ASCENDING)])],
 }
-
-# The secondary indexes ``feedback`` had before the side collections; dropped by ``migrate_legacy_indexes``.
-LEGACY_FEEDBACK_INDEXES = (
-    (("org", 1), ("source_id", 1)),
-    (("org", 1), ("customer_ref", 1)),
-)
-MIGRATION_BATCH = 1000
 
 KEY_SEPARATOR = "\x1f"
 _KEY_ESCAPE = "\x1e"
@@ -96,61 +87,16 @@ async def get_unit(db: Database, *, org: str, unit_id: str) -> Document | None:
     return await db[UNITS].find_one({"org": org, "id": unit_id})
 
 
-async def get_unit_by_code(db: Database, *, org: str, external_code: str) -> Document | None:
-    """A unit by the customer's own code for it."""
-    return await db[UNITS].find_one({"org": org, "external_code": external_code})
-
-
 async def get_subtree(db: Database, *, org: str, unit_path: str) -> list[Document]:
     """A unit and every unit below it, in one indexed query on the lineage."""
     return await db[UNITS].find({"org": org, "lineage": unit_path}).to_list(None)
 
 
-async def get_feedback_by_source_id(db: Database, *, org: str, source_id: str) -> Document | None:
-    """The feedback an integration already posted under its own id (None if none, or if it was erased)."""
-    found = await find_feedback_by_source_ids(db, org=org, source_ids=[source_id])
-    return found.get(source_id)
-
-
-class UnitCache:
-    """Recently read units by id, so that a feedback POST needs no database read for its unit.
-
-    Intake reads a unit for every feedback, and on this stack those reads queued behind each other
-    and starved the writes. Units change rarely; a change made elsewhere (a move, a deactivation) is
-    seen here within ``ttl_seconds``. A unit never read before is always looked up.
-    """
-
-    def __init__(self, *, ttl_seconds: float = 30.0, max_entries: int = 100_000) -> None:
-        self._ttl = ttl_seconds
-        self._max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str, str], tuple[float, Document]] = OrderedDict()
-
-    def get_many(self, database: str, org: str, ids: Iterable[str]) -> dict[str, Document]:
-        """The fresh cached units among ``ids``."""
-        now = time.monotonic()
-        found: dict[str, Document] = {}
-        for unit_id in ids:
-            entry = self._entries.get((database, org, unit_id))
-            if entry and now - entry[0] < self._ttl:
-                found[unit_id] = entry[1]
-        return found
-
-    def put_many(self, database: str, org: str, units: dict[str, Document]) -> None:
-        """Remember units just read, forgetting the oldest beyond ``max_entries``."""
-        now = time.monotonic()
-        for unit_id, unit in units.items():
-            self._entries[(database, org, unit_id)] = (now, unit)
-            self._entries.move_to_end((database, org, unit_id))
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
-
-    def forget(self, database: str, org: str) -> None:
-        """Drop an organisation's units, after this process changed its tree."""
-        for key in [k for k in self._entries if k[:2] == (database, org)]:
-            del self._entries[key]
-
-
-UNIT_CACHE = UnitCache()
+async def list_units(
+    db: Database, *, principal: Principal, cursor: str | None, limit: int
+) -> tuple[list[Document], str | None]:
+    """A page of the units the principal may see, in creation order, and the next cursor."""
+    return await paginate(db, UNITS, principal.scope_filter(), cursor=cursor, limit=limit)
 
 
 async def find_units(
@@ -238,42 +184,17 @@ async def find_feedback_of_customer(db: Database, *, principal: Principal, custo
     return [doc for doc in feedback.values() if doc.get("customer_ref") == customer_ref and principal.can_read(doc)]
 
 
-async def migrate_legacy_indexes(db: Database) -> bool:
-    """Move a database of an earlier version off the legacy ``feedback`` indexes; True if there were any.
-
-    Backfills the side rows of every stored feedback with a source id or customer reference, then drops
-    the legacy indexes. Safe to repeat: rows already there are skipped, so a start-up that stopped
-    half-way simply does it again. Run it before the service takes writes; a process of the earlier
-    version still writing meanwhile would store feedback without side rows, so stop those first.
-    """
-    legacy = await _legacy_index_names(db)
-    if not legacy:
-        return False
-    rows = 0
-    batch: dict[str, list[Document]] = {SOURCE_IDS: [], CUSTOMER_FEEDBACK: []}
-    wanted = {"$or": [{"source_id": {"$type": "string"}}, {"customer_ref": {"$type": "string"}}]}
-    cursor = db[FEEDBACK].find(wanted, {"org": 1, "source_id": 1, "customer_ref": 1}, batch_size=MIGRATION_BATCH)
-    async for feedback in cursor:
-        for collection, row in side_rows(feedback):
-            batch[collection].append(row)
-            if len(batch[collection]) >= MIGRATION_BATCH:
-                rows += await insert_new(db, collection, batch[collection])
-                batch[collection] = []
-    for collection, pending in batch.items():
-        rows += await insert_new(db, collection, pending)
-    for name in legacy:
-        await db[FEEDBACK].drop_index(name)
-    log.info("feedback side rows backfilled, legacy indexes dropped", extra={"rows": rows, "indexes": legacy})
-    return True
+async def get_feedback(db: Database, *, principal: Principal, feedback_id: str) -> Document | None:
+    """One feedback inside the principal's scopes (None if missing or outside them), read by ``_id`` alone."""
+    feedback = await db[FEEDBACK].find_one({"_id": feedback_id})
+    return feedback if feedback is not None and principal.can_read(feedback) else None
 
 
-async def _legacy_index_names(db: Database) -> list[str]:
-    info = await db[FEEDBACK].index_information()
-    return [
-        name
-        for name, spec in info.items()
-        if tuple((field, int(direction)) for field, direction in spec["key"]) in LEGACY_FEEDBACK_INDEXES
-    ]
+async def list_feedback(
+    db: Database, query: dict[str, Any], *, cursor: str | None, limit: int
+) -> tuple[list[Document], str | None]:
+    """A page of the feedback matching ``query`` (see ``feedback_query``), oldest first, and the next cursor."""
+    return await paginate(db, FEEDBACK, query, cursor=cursor, limit=limit)
 
 
 def feedback_query(principal: Principal, filters: FeedbackFilter, *, unit_path: str | None) -> dict[str, Any]:
@@ -312,6 +233,57 @@ async def count_feedback(db: Database, query: dict[str, Any], *, group_by: str) 
     return await (await db[FEEDBACK].aggregate(pipeline)).to_list(None)
 
 
+def create_unit(work: UnitOfWork, unit: Document) -> None:
+    """Stage the insert of a new unit."""
+    work.insert(UNITS, unit)
+
+
+def update_unit(work: UnitOfWork, *, org: str, unit_id: str, changes: Document) -> None:
+    """Stage new values of some of a unit's fields."""
+    work.write(UNITS, UpdateOne({"org": org, "id": unit_id}, {"$set": changes}))
+
+
+def move_unit_feedback(work: UnitOfWork, *, unit: Document, new_path: str, new_lineage: list[str]) -> None:
+    """Stage the move of a unit's own stored feedback (not its subtree's) to the unit's new path."""
+    # One update per unit, not per feedback: a region's feedback may be millions of rows, and the
+    # lineage index finds the unit's own rows without reading them first.
+    work.write(
+        FEEDBACK,
+        UpdateMany(
+            {"org": unit["org"], "lineage": unit["path"], "unit_id": unit["id"]},
+            {"$set": {"unit_path": new_path, "lineage": new_lineage}},
+        ),
+    )
+
+
+def create_feedback(work: UnitOfWork, feedback: Document) -> None:
+    """Stage the insert of a feedback with its side rows."""
+    work.insert(FEEDBACK, feedback)
+    # Same unit of work: a concurrent post of the same source id fails its commit on the row's _id.
+    for collection, row in side_rows(feedback):
+        work.insert(collection, row)
+
+
+def delete_feedback(work: UnitOfWork, *, org: str, erased: Sequence[Document], erased_at: datetime) -> None:
+    """Stage the deletion of feedback with their customer rows, and the tombstones of their source ids."""
+    for chunk in chunks([f["_id"] for f in erased]):
+        work.write(FEEDBACK, DeleteMany({"_id": {"$in": list(chunk)}}))
+    for chunk in chunks([customer_key(org, f["customer_ref"], f["_id"]) for f in erased]):
+        work.write(CUSTOMER_FEEDBACK, DeleteMany({"_id": {"$in": list(chunk)}}))
+    for feedback in erased:
+        if isinstance(feedback.get("source_id"), str):
+            # Upserted, so the tombstone holds even if the row was never written.
+            tombstone = {"feedback_id": feedback["_id"], "erased_at": erased_at}
+            work.write(
+                SOURCE_IDS, UpdateOne({"_id": source_key(org, feedback["source_id"])}, {"$set": tombstone}, upsert=True)
+            )
+
+
+def create_erasure(work: UnitOfWork, erasure: Document) -> None:
+    """Stage the record of an erasure request."""
+    work.insert(ERASURES, erasure)
+
+
 def unit_read(document: Document) -> dict[str, Any]:
     """A stored unit as the API shows it."""
     return {k: v for k, v in document.items() if k not in ("_id", "org", "lineage")}
@@ -319,5 +291,4 @@ def unit_read(document: Document) -> dict[str, Any]:
 
 def feedback_read(document: Document) -> dict[str, Any]:
     """A stored feedback as the API shows it."""
-    shown = {k: v for k, v in document.items() if k not in ("_id", "org", "lineage")}
-    return {"id": document["_id"], **shown}
+    return public_view(document)

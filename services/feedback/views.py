@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
-from services.feedback import repository, service
+from services.feedback import repository
 from services.feedback.dependencies import RuntimeDep
 from services.feedback.models import (
     BatchCreate,
@@ -25,8 +25,9 @@ from services.feedback.models import (
     UnitRead,
     UnitUpdate,
 )
+from services.feedback.service import erasure, intake, reads, unit_import, units
 from shared.auth import CurrentPrincipal, Principal, require_role
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/api/v1")
 Admin = Annotated[Principal, Depends(require_role("admin"))]
@@ -37,7 +38,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 @router.post("/units", status_code=status.HTTP_201_CREATED, response_model=UnitRead, tags=["units"])
 async def create_unit(unit_in: UnitCreate, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
     """Add a unit to the organisation's tree."""
-    unit = await service.create_unit(runtime, principal=principal, unit_in=unit_in)
+    unit = await units.create_unit(runtime, principal=principal, unit_in=unit_in)
     return repository.unit_read(unit)
 
 
@@ -60,27 +61,27 @@ async def create_unit(unit_in: UnitCreate, runtime: RuntimeDep, principal: Admin
 )
 async def import_units(request: Request, runtime: RuntimeDep, principal: Admin) -> ImportResult:
     """Add a whole tree (JSON or CSV, parents in any order): all rows or none, with a per-row error report."""
-    rows = service.read_import(request.headers.get("content-type", ""), await request.body())
-    return ImportResult(created=await service.import_units(runtime, principal=principal, rows=rows))
+    rows = unit_import.read_import(request.headers.get("content-type", ""), await request.body())
+    return ImportResult(created=await unit_import.import_units(runtime, principal=principal, rows=rows))
 
 
 @router.get("/units/{unit_id}", response_model=UnitRead, tags=["units"])
 async def get_unit(unit_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One unit."""
-    return repository.unit_read(await service.get_unit(runtime, principal=principal, unit_id=unit_id))
+    return repository.unit_read(await units.get_unit(runtime, principal=principal, unit_id=unit_id))
 
 
 @router.patch("/units/{unit_id}", response_model=UnitRead, tags=["units"])
 async def update_unit(unit_id: str, unit_in: UnitUpdate, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
     """Rename a unit, change its kind or external code, or move it (``parent_id``) with its whole subtree."""
-    unit = await service.update_unit(runtime, principal=principal, unit_id=unit_id, unit_in=unit_in)
+    unit = await units.update_unit(runtime, principal=principal, unit_id=unit_id, unit_in=unit_in)
     return repository.unit_read(unit)
 
 
 @router.post("/units/{unit_id}/deactivate", response_model=UnitRead, tags=["units"])
 async def deactivate_unit(unit_id: str, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
     """Deactivate a unit: it takes no more feedback."""
-    return repository.unit_read(await service.deactivate_unit(runtime, principal=principal, unit_id=unit_id))
+    return repository.unit_read(await units.deactivate_unit(runtime, principal=principal, unit_id=unit_id))
 
 
 @router.get("/units", response_model=Page, tags=["units"])
@@ -88,9 +89,7 @@ async def list_units(
     runtime: RuntimeDep, principal: CurrentPrincipal, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page:
     """The units the caller may see, in creation order."""
-    rows, next_cursor = await paginate(
-        runtime.db, repository.UNITS, principal.scope_filter(), cursor=cursor, limit=limit
-    )
+    rows, next_cursor = await units.list_units(runtime, principal=principal, cursor=cursor, limit=limit)
     return Page(items=[repository.unit_read(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -112,7 +111,7 @@ async def post_feedback(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Accept one feedback; repeating it under the same id answers the first result."""
-    feedback, created = await service.record_feedback(
+    feedback, created = await intake.record_feedback(
         runtime, principal=principal, feedback_in=feedback_in, idempotency_key=idempotency_key
     )
     if not created:
@@ -123,7 +122,7 @@ async def post_feedback(
 @router.post("/feedback/batch", response_model=BatchResult, tags=["feedback"])
 async def post_feedback_batch(batch_in: BatchCreate, runtime: RuntimeDep, principal: Poster) -> BatchResult:
     """Accept up to 1,000 feedback in one transaction, with a result per item."""
-    outcomes = await service.record_batch(runtime, principal=principal, items=batch_in.items)
+    outcomes = await intake.record_batch(runtime, principal=principal, items=batch_in.items)
     results = [
         ItemResult(index=i, status=o.status, id=o.feedback["_id"] if o.feedback else None, errors=o.errors)
         for i, o in enumerate(outcomes)
@@ -140,8 +139,8 @@ async def post_feedback_batch(batch_in: BatchCreate, runtime: RuntimeDep, princi
 @router.post("/erasures", status_code=status.HTTP_201_CREATED, response_model=ErasureRead, tags=["erasures"])
 async def create_erasure(erasure_in: ErasureCreate, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
     """Erase every feedback of one customer and tell the other services."""
-    erasure = await service.erase_customer(runtime, principal=principal, erasure_in=erasure_in)
-    return {"id": erasure["_id"], **erasure}
+    recorded = await erasure.erase_customer(runtime, principal=principal, erasure_in=erasure_in)
+    return {"id": recorded["_id"], **recorded}
 
 
 @router.get("/feedback/counts", response_model=FeedbackCounts, tags=["feedback"])
@@ -149,13 +148,13 @@ async def count_feedback(
     query_in: Annotated[CountsQuery, Query()], runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> FeedbackCounts:
     """How many matching feedback each unit (its direct unit) or each channel has."""
-    return await service.count_feedback(runtime, principal=principal, query_in=query_in)
+    return await reads.count_feedback(runtime, principal=principal, query_in=query_in)
 
 
 @router.get("/feedback/{feedback_id}", response_model=FeedbackRead, tags=["feedback"])
 async def get_feedback(feedback_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One feedback."""
-    return repository.feedback_read(await service.get_feedback(runtime, principal=principal, feedback_id=feedback_id))
+    return repository.feedback_read(await reads.get_feedback(runtime, principal=principal, feedback_id=feedback_id))
 
 
 @router.get("/feedback", response_model=Page, tags=["feedback"])
@@ -163,5 +162,5 @@ async def list_feedback(
     query_in: Annotated[FeedbackQuery, Query()], runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> Page:
     """Feedback the caller may see that matches the filters, oldest first, a page at a time."""
-    rows, next_cursor = await service.list_feedback(runtime, principal=principal, query_in=query_in)
+    rows, next_cursor = await reads.list_feedback(runtime, principal=principal, query_in=query_in)
     return Page(items=[repository.feedback_read(r) for r in rows], next_cursor=next_cursor)

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 from pymongo import ASCENDING, IndexModel
 
-from services.feedback import repository
+from services.feedback import legacy_storage, repository
 from services.feedback.main import DEFINITION
 from services.feedback.settings import FeedbackSettings
 from shared.app import create_app
@@ -186,7 +186,7 @@ async def test_start_up__migrates_a_database_with_the_legacy_indexes(stack: Stac
             repository.CUSTOMER_FEEDBACK: [f"{org}\x1f{old['customer_ref']}\x1f{old['id']}"],
         }
         assert await _rows_of(db, bare["id"]) == {repository.SOURCE_IDS: [], repository.CUSTOMER_FEEDBACK: []}
-        assert await repository.migrate_legacy_indexes(db) is False, "nothing left to migrate"
+        assert await legacy_storage.migrate_legacy_indexes(db) is False, "nothing left to migrate"
 
         async with httpx.AsyncClient(base_url=migrated.url, headers=stack.headers(org, "admin")) as http:
             again = await http.post("/api/v1/feedback", json={**BODY, "source_id": "old-1"})
@@ -210,9 +210,9 @@ async def test_migration__is_idempotent_and_skips_rows_already_there(
     # A start-up that stopped half-way: one row is already there.
     await db[repository.SOURCE_IDS].insert_one({"_id": f"{org}\x1fs-0", "feedback_id": "fb_0"})
 
-    assert await repository.migrate_legacy_indexes(db) is True
+    assert await legacy_storage.migrate_legacy_indexes(db) is True
     await db[repository.FEEDBACK].create_indexes(LEGACY_INDEXES[:1])
-    assert await repository.migrate_legacy_indexes(db) is True, "a legacy index left behind is dropped again"
+    assert await legacy_storage.migrate_legacy_indexes(db) is True, "a legacy index left behind is dropped again"
 
     assert await db[repository.SOURCE_IDS].count_documents({}) == 5
     assert await db[repository.CUSTOMER_FEEDBACK].count_documents({}) == 2

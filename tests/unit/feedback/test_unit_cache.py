@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from services.feedback.repository import UnitCache
+from services.feedback.unit_cache import UnitCache
 
 
 def test_unit_cache__returns_what_was_put_while_fresh():
