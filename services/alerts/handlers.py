@@ -1,119 +1,143 @@
-"""Event handlers of the alerts service: scores in, alerts raised and resolved."""
+"""Event handlers of the alerts service (one per consumed event type, a batch at a time) and its job handlers."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
 
-from pymongo import UpdateOne
+import httpx
 
-from services.alerts import repository
-from services.alerts.domain import ThresholdRule, Transition, evaluate, fingerprint
+from services.alerts import evaluation, notifying, pipeline, repository
+from services.alerts.notify import SecretBox
+from services.alerts.pipeline import Book
+from services.alerts.settings import AlertsSettings
 from shared.consumer import BatchContext
-from shared.events import AlertResolved, Envelope, ScoreUpdated, ThresholdBreached
-from shared.ids import new_id
-from shared.storage import Document
+from shared.events import ActionUpdated, Envelope, FeedbackReceived, IndexSystemChanged, ScoreUpdated, UnitChanged
+from shared.scheduler import Job, JobHandler
 from shared.tree import lineage
 
-
-async def on_score_updated(envelopes: Sequence[Envelope[ScoreUpdated]], batch: BatchContext) -> None:
-    """Evaluate every rule that watches the updated units; raise or resolve alerts once per transition."""
-    scores = [(e, e.data) for e in envelopes]
-    orgs = sorted({score.org for _, score in scores})
-    rules = [
-        repository.rule_from(d)
-        async for d in batch.db[repository.RULES].find({"org": {"$in": orgs}}, session=batch.session)
-    ]
-    watched = [(e, s, r) for e, s in scores for r in rules if r.org == s.org and r.applies_to(s.unit_path, s.period)]
-    fingerprints = sorted({fingerprint(r.id, s.unit_path) for _, s, r in watched})
-    firing: dict[str, Document] = {
-        d["fingerprint"]: d
-        async for d in batch.db[repository.ALERTS].find(
-            {"fingerprint": {"$in": fingerprints}, "status": "firing"}, session=batch.session
-        )
-    }
-    # In batch order, so a breach and its clearing within one batch both count.
-    for envelope, score, rule in watched:
-        _apply(envelope, score, rule, firing, batch)
+# An action taken in hand acknowledges its alert (or the alerts of its group).
+ACKNOWLEDGING_STATUS = "in_progress"
 
 
-def _apply(
-    envelope: Envelope[ScoreUpdated],
-    score: ScoreUpdated,
-    rule: ThresholdRule,
-    firing: dict[str, Document],
-    batch: BatchContext,
-) -> None:
-    figure = score.indicators.get(rule.indicator)
-    if figure is None:
-        return
-    key = fingerprint(rule.id, score.unit_path)
-    transition = evaluate(
-        rule,
-        value=figure.value,
-        sample_size=figure.sample_size,
-        insufficient=figure.insufficient,
-        firing=key in firing,
-    )
-    if figure.value is None:
-        return
-    if transition is Transition.BREACH:
-        alert = _new_alert(rule, score, key, figure.value, figure.sample_size)
-        batch.unit.insert(repository.ALERTS, alert)
-        firing[key] = alert
-        batch.unit.publish(
-            ThresholdBreached(
-                **_alert_facts(score, rule, alert, figure.value),
-                threshold=rule.threshold,
-                level=rule.level,
-                sample_size=figure.sample_size,
-                period=score.period,
-            ),
-            cause=envelope,
-        )
-    elif transition is Transition.CLEAR:
-        alert = firing.pop(key)
-        batch.unit.write(
-            repository.ALERTS,
-            UpdateOne(
-                {"_id": alert["_id"]},
-                {"$set": {"status": "resolved", "resolved_at": datetime.now(UTC), "value": figure.value}},
-            ),
-        )
-        batch.unit.publish(AlertResolved(**_alert_facts(score, rule, alert, figure.value)), cause=envelope)
+@dataclass
+class AlertsHandlers:
+    """The handlers, holding the service's settings and the box that opens channel secrets."""
 
+    settings: AlertsSettings
+    box: SecretBox
 
-def _alert_facts(score: ScoreUpdated, rule: ThresholdRule, alert: Document, value: float) -> dict[str, Any]:
-    """What both a breach and its resolution say about the alert."""
-    return {
-        "org": score.org,
-        "unit_id": score.unit_id,
-        "unit_path": score.unit_path,
-        "alert_id": alert["_id"],
-        "group_id": alert["_id"],
-        "rule_id": rule.id,
-        "fingerprint": alert["fingerprint"],
-        "indicator": rule.indicator,
-        "value": value,
-    }
+    def book(self, batch: BatchContext) -> Book:
+        """The working set of one batch's transaction."""
+        return Book(batch.db, batch.session, batch.unit, self.settings)
 
+    async def on_score_updated(self, envelopes: Sequence[Envelope[ScoreUpdated]], batch: BatchContext) -> None:
+        """Evaluate the score-driven rules on each new figure; raise or resolve alerts once per transition."""
+        await evaluation.on_scores(self.book(batch), envelopes)
 
-def _new_alert(rule: ThresholdRule, score: ScoreUpdated, key: str, value: float, sample_size: int) -> Document:
-    return {
-        "_id": new_id("al"),
-        "org": score.org,
-        "rule_id": rule.id,
-        "fingerprint": key,
-        "unit_id": score.unit_id,
-        "unit_path": score.unit_path,
-        "lineage": lineage(score.unit_path),
-        "indicator": rule.indicator,
-        "status": "firing",
-        "level": rule.level,
-        "value": value,
-        "threshold": rule.threshold,
-        "sample_size": sample_size,
-        "started_at": datetime.now(UTC),
-        "resolved_at": None,
-    }
+    async def on_feedback_received(self, envelopes: Sequence[Envelope[FeedbackReceived]], batch: BatchContext) -> None:
+        """Evaluate the rules on single feedback (event rules fire at once) and the burn rates."""
+        await evaluation.on_feedback(self.book(batch), envelopes)
+
+    async def on_unit_changed(self, envelopes: Sequence[Envelope[UnitChanged]], batch: BatchContext) -> None:
+        """Keep the read copy of the tree; a moved unit's open alerts take its new path (same fingerprint)."""
+        for envelope in envelopes:
+            change = envelope.data
+            repository.put(
+                batch.unit,
+                repository.UNITS,
+                {
+                    "_id": repository.unit_key(change.org, change.unit_id),
+                    "org": change.org,
+                    "unit_id": change.unit_id,
+                    "path": change.unit_path,
+                    "kind": change.kind,
+                    "parent_id": change.parent_id,
+                    "active": change.active,
+                },
+            )
+            if change.change == "moved":
+                repository.move_open_alerts(
+                    batch.unit, change.org, change.unit_id, change.unit_path, lineage(change.unit_path)
+                )
+
+    async def on_index_system_changed(
+        self, envelopes: Sequence[Envelope[IndexSystemChanged]], batch: BatchContext
+    ) -> None:
+        """Remember each organisation's indicators in force, to validate rules against."""
+        for envelope in envelopes:
+            event = envelope.data
+            repository.put(
+                batch.unit,
+                repository.INDICATORS,
+                {"_id": event.org, "indicators": event.indicators, "index_version": event.index_version},
+            )
+
+    async def on_action_updated(self, envelopes: Sequence[Envelope[ActionUpdated]], batch: BatchContext) -> None:
+        """An action taken in hand acknowledges its alert, or its group's firing alerts, by whoever took it."""
+        book = self.book(batch)
+        for envelope in envelopes:
+            event = envelope.data
+            if event.status != ACKNOWLEDGING_STATUS or event.previous_status == ACKNOWLEDGING_STATUS:
+                continue
+            alerts = []
+            if event.alert_id:
+                alert = book.changed_alerts.get(event.alert_id) or await repository.get_one(
+                    batch.db, repository.ALERTS, event.alert_id, session=batch.session
+                )
+                alerts = [alert] if alert else []
+            elif event.group_id:
+                alerts = await repository.list_group_alerts(batch.db, event.group_id, session=batch.session)
+            patience = (await notifying.policy(book, event.org))["patience_minutes"]
+            for alert in alerts:
+                if alert["org"] == event.org:
+                    alert = book.changed_alerts.get(alert["_id"], alert)
+                    why = f"action {event.action_id} taken in hand"
+                    pipeline.acknowledge(
+                        book, alert, by=event.by, comment=why, patience_minutes=patience, cause=envelope
+                    )
+        book.flush()
+
+    # --- jobs -----------------------------------------------------------------------------------
+
+    async def run_notify(self, jobs: Sequence[Job], batch: BatchContext) -> None:
+        """Decide the notifications of groups whose wait is over."""
+        for job in jobs:
+            await notifying.notify_group(self.book(batch), job.payload["group_id"], job.payload.get("kind", "firing"))
+
+    async def run_deliver(self, jobs: Sequence[Job], batch: BatchContext) -> None:
+        """Send due deliveries (after the commit that decided them) and log every attempt."""
+        async with httpx.AsyncClient() as http:
+            for job in jobs:
+                await notifying.deliver(self.book(batch), job.key, box=self.box, http=http)
+
+    async def run_escalate(self, jobs: Sequence[Job], batch: BatchContext) -> None:
+        """Run due escalation steps."""
+        for job in jobs:
+            await notifying.escalate(self.book(batch), job.payload["group_id"], int(job.payload["step"]))
+
+    async def run_remind(self, jobs: Sequence[Job], batch: BatchContext) -> None:
+        """Notify again acknowledged alerts that still fire after the organisation's patience."""
+        for job in jobs:
+            await notifying.remind(self.book(batch), job.payload["alert_id"])
+
+    async def run_recheck(self, jobs: Sequence[Job], batch: BatchContext) -> None:
+        """Evaluate fingerprints again whose rule kind set a timer (``for``, sliding windows, quiet time)."""
+        for job in jobs:
+            await evaluation.recheck(self.book(batch), job.org, job.payload["rule_id"], job.payload["unit_id"])
+
+    async def run_release(self, jobs: Sequence[Job], batch: BatchContext) -> None:
+        """Tell the alerts a resolved red alert held back."""
+        for job in jobs:
+            await notifying.release(self.book(batch), job.org, job.payload["unit_path"], job.payload["indicator"])
+
+    def jobs(self) -> dict[str, JobHandler]:
+        """The job handlers by kind."""
+        return {
+            pipeline.NOTIFY: self.run_notify,
+            pipeline.DELIVER: self.run_deliver,
+            pipeline.ESCALATE: self.run_escalate,
+            pipeline.REMIND: self.run_remind,
+            pipeline.RECHECK: self.run_recheck,
+            pipeline.RELEASE: self.run_release,
+        }

@@ -2,19 +2,59 @@
 
 from __future__ import annotations
 
-from services.alerts import handlers, repository
+from collections.abc import Sequence
+from typing import Any
+
+from services.alerts import repository
+from services.alerts.dependencies import AlertsRuntime
+from services.alerts.handlers import AlertsHandlers
+from services.alerts.notify import SecretBox
 from services.alerts.settings import AlertsSettings
 from services.alerts.views import router
 from shared.consumer import Subscription
-from shared.events import AlertResolved, ScoreUpdated, ThresholdBreached
+from shared.events import (
+    ActionUpdated,
+    AlertAcknowledged,
+    AlertEscalated,
+    AlertResolved,
+    FeedbackReceived,
+    IndexSystemChanged,
+    ScoreUpdated,
+    ThresholdBreached,
+    UnitChanged,
+)
 from shared.runtime import ServiceDefinition
+from shared.scheduler import JobHandler
+
+
+def _handlers(runtime: AlertsRuntime) -> AlertsHandlers:
+    return AlertsHandlers(runtime.settings, SecretBox(runtime.settings.secret_key.get_secret_value()))
+
+
+def subscriptions(runtime: AlertsRuntime) -> Sequence[Subscription[Any]]:
+    """What the alerts service consumes, and which handler takes each."""
+    handlers = _handlers(runtime)
+    return [
+        Subscription(UnitChanged, handlers.on_unit_changed),
+        Subscription(IndexSystemChanged, handlers.on_index_system_changed),
+        Subscription(ScoreUpdated, handlers.on_score_updated),
+        Subscription(FeedbackReceived, handlers.on_feedback_received),
+        Subscription(ActionUpdated, handlers.on_action_updated),
+    ]
+
+
+def jobs(runtime: AlertsRuntime) -> dict[str, JobHandler]:
+    """The alerts service's timers: notifications, deliveries, escalation steps, reminders, rechecks."""
+    return _handlers(runtime).jobs()
+
 
 DEFINITION = ServiceDefinition(
     name="alerts",
     settings_type=AlertsSettings,
-    description="Rules over scores, early warnings, their deduplication and resolution.",
+    description="Rules over scores and feedback, early warnings grouped, silenced, escalated and notified.",
     routers=[router],
-    subscriptions=lambda runtime: [Subscription(ScoreUpdated, handlers.on_score_updated)],
+    subscriptions=subscriptions,
+    jobs=jobs,
     indexes=repository.INDEXES,
-    publishes=[ThresholdBreached.topic, AlertResolved.topic],
+    publishes=[ThresholdBreached.topic, AlertAcknowledged.topic, AlertEscalated.topic, AlertResolved.topic],
 )

@@ -1,37 +1,234 @@
-"""The alerts service's MongoDB collections: rules and alerts."""
+"""The alerts service's MongoDB collections, their indexes, and every query and write it makes."""
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, IndexModel
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from services.alerts.domain import ThresholdRule
-from shared.storage import Document
+from pymongo import ASCENDING, DeleteOne, IndexModel, ReplaceOne, UpdateMany, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from shared.storage import Database, Document, UnitOfWork, find_in
 
 RULES = "rules"
+RULE_REVISIONS = "rule_revisions"
 ALERTS = "alerts"
+GROUPS = "groups"
+RULE_STATES = "rule_states"
+SERIES = "series"
+UNITS = "units"
+INDICATORS = "indicators"
+SILENCES = "silences"
+CHANNELS = "channels"
+ESCALATIONS = "escalations"
+POLICIES = "policies"
+NOTIFICATIONS = "notifications"
+DELIVERIES = "deliveries"
 
 INDEXES = {
     RULES: [IndexModel([("org", ASCENDING), ("_id", ASCENDING)])],
+    RULE_REVISIONS: [],
     ALERTS: [
-        # One firing alert per rule and unit: the database enforces the deduplication.
-        IndexModel([("fingerprint", ASCENDING)], unique=True, partialFilterExpression={"status": "firing"}),
+        # One open alert per rule and unit: the database enforces the deduplication.
+        IndexModel([("fingerprint", ASCENDING)], unique=True, partialFilterExpression={"open": True}),
         IndexModel([("org", ASCENDING), ("lineage", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("group_id", ASCENDING)]),
     ],
+    # One open group per rule and grouping root.
+    GROUPS: [IndexModel([("key", ASCENDING)], unique=True, partialFilterExpression={"open": True})],
+    # Keyed by _id (fingerprint, org/unit/period, org/unit, org, org/level): point lookups only.
+    RULE_STATES: [],
+    SERIES: [],
+    UNITS: [],
+    INDICATORS: [],
+    SILENCES: [IndexModel([("org", ASCENDING), ("_id", ASCENDING)])],
+    CHANNELS: [IndexModel([("org", ASCENDING), ("_id", ASCENDING)])],
+    ESCALATIONS: [],
+    POLICIES: [],
+    NOTIFICATIONS: [IndexModel([("group_id", ASCENDING)])],
+    DELIVERIES: [IndexModel([("group_id", ASCENDING)])],
 }
 
-RULE_FIELDS = (
-    "org",
-    "indicator",
-    "comparison",
-    "threshold",
-    "min_samples",
-    "scope",
-    "period",
-    "level",
-    "clear_margin",
-)
+
+def unit_key(org: str, unit_id: str) -> str:
+    """The _id of a unit in the read copy of the tree."""
+    return f"{org}\x1f{unit_id}"
 
 
-def rule_from(document: Document) -> ThresholdRule:
-    """The domain rule of a stored rule."""
-    return ThresholdRule(id=document["_id"], **{name: document[name] for name in RULE_FIELDS})
+def series_key(org: str, unit_id: str, period: str) -> str:
+    """The _id of a unit's stored series for one period."""
+    return f"{org}\x1f{unit_id}\x1f{period}"
+
+
+def chain_key(org: str, level: str) -> str:
+    """The _id of an organisation's escalation chain for a level."""
+    return f"{org}\x1f{level}"
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+async def list_active_rules(
+    db: Database, orgs: Sequence[str], *, session: AsyncClientSession | None = None
+) -> list[Document]:
+    """The enabled, undeleted rules of these organisations."""
+    return await find_in(db, RULES, "org", orgs, query={"enabled": True, "deleted": False}, session=session)
+
+
+async def get_rule(
+    db: Database, org: str, rule_id: str, *, session: AsyncClientSession | None = None
+) -> Document | None:
+    """One rule of an organisation (deleted ones too)."""
+    return await db[RULES].find_one({"_id": rule_id, "org": org}, session=session)
+
+
+async def list_units(db: Database, keys: Sequence[str], *, session: AsyncClientSession | None = None) -> list[Document]:
+    """Units of the read copy of the tree, by unit_key."""
+    return await find_in(db, UNITS, "_id", keys, session=session)
+
+
+async def list_by_ids(
+    db: Database, collection: str, ids: Sequence[str], *, session: AsyncClientSession | None = None
+) -> list[Document]:
+    """Documents of a collection by _id."""
+    return await find_in(db, collection, "_id", ids, session=session)
+
+
+async def list_open_alerts(
+    db: Database, fingerprints: Sequence[str], *, session: AsyncClientSession | None = None
+) -> list[Document]:
+    """The open (firing or acknowledged) alerts with these fingerprints."""
+    return await find_in(db, ALERTS, "fingerprint", fingerprints, query={"open": True}, session=session)
+
+
+async def list_group_alerts(
+    db: Database, group_id: str, *, session: AsyncClientSession | None = None
+) -> list[Document]:
+    """Every alert of a group."""
+    return await db[ALERTS].find({"group_id": group_id}, session=session).to_list(None)
+
+
+async def list_open_groups(
+    db: Database, keys: Sequence[str], *, session: AsyncClientSession | None = None
+) -> list[Document]:
+    """The open groups with these keys."""
+    return await find_in(db, GROUPS, "key", keys, query={"open": True}, session=session)
+
+
+async def list_open_red_alerts(
+    db: Database, org: str, indicators: Sequence[str], *, session: AsyncClientSession | None = None
+) -> list[Document]:
+    """An organisation's open red alerts on these indicators (they inhibit lower levels beneath them)."""
+    query = {"org": org, "open": True, "level": "red", "indicator": {"$in": list(indicators)}}
+    return await db[ALERTS].find(query, session=session).to_list(None)
+
+
+async def list_inhibited_alerts(
+    db: Database, org: str, unit_path: str, indicator: str, *, session: AsyncClientSession | None = None
+) -> list[Document]:
+    """Open alerts held back by inhibition under a unit, on an indicator."""
+    query = {"org": org, "lineage": unit_path, "open": True, "indicator": indicator, "suppressed": "inhibited"}
+    return await db[ALERTS].find(query, session=session).to_list(None)
+
+
+async def list_silences(db: Database, org: str, *, session: AsyncClientSession | None = None) -> list[Document]:
+    """An organisation's silences that have not been expired."""
+    return await db[SILENCES].find({"org": org, "expired": False}, session=session).to_list(None)
+
+
+async def list_channels(db: Database, org: str, *, session: AsyncClientSession | None = None) -> list[Document]:
+    """An organisation's enabled channels."""
+    return await db[CHANNELS].find({"org": org, "enabled": True}, session=session).to_list(None)
+
+
+async def get_one(
+    db: Database, collection: str, ident: str, *, session: AsyncClientSession | None = None
+) -> Document | None:
+    """One document by _id."""
+    return await db[collection].find_one({"_id": ident}, session=session)
+
+
+async def list_group_deliveries(db: Database, group_id: str) -> list[Document]:
+    """The delivery log of a group's notifications."""
+    return await db[DELIVERIES].find({"group_id": group_id}).to_list(None)
+
+
+async def list_group_notifications(db: Database, group_id: str) -> list[Document]:
+    """A group's notifications (sent or held back)."""
+    return await db[NOTIFICATIONS].find({"group_id": group_id}).to_list(None)
+
+
+async def list_chains(db: Database, org: str) -> list[Document]:
+    """An organisation's escalation chains."""
+    return await find_in(
+        db, ESCALATIONS, "_id", [chain_key(org, level) for level in ("blue", "yellow", "orange", "red")]
+    )
+
+
+async def count_alerts(db: Database, query: dict[str, Any]) -> list[Document]:
+    """Alerts matching ``query`` counted by level and status."""
+    pipeline: list[dict[str, Any]] = [
+        {"$match": query},
+        {"$group": {"_id": {"level": "$level", "status": "$status"}, "n": {"$sum": 1}}},
+    ]
+    return await (await db[ALERTS].aggregate(pipeline)).to_list(None)
+
+
+# --- writes (staged into a unit of work) --------------------------------------------------------
+
+
+def put(unit: UnitOfWork, collection: str, document: Document) -> None:
+    """Stage a whole document, inserted or replaced."""
+    unit.write(collection, ReplaceOne({"_id": document["_id"]}, document, upsert=True))
+
+
+def update(unit: UnitOfWork, collection: str, ident: str, changes: dict[str, Any]) -> None:
+    """Stage an update of one document by _id."""
+    unit.write(collection, UpdateOne({"_id": ident}, changes))
+
+
+def set_series_point(
+    unit: UnitOfWork,
+    key: str,
+    *,
+    org: str,
+    unit_id: str,
+    period: str,
+    at: str,
+    figures: dict[str, Any],
+    drop: list[str],
+) -> None:
+    """Stage one point of a unit's series (replacing that period's point) and drop the oldest beyond its cap."""
+    changes: dict[str, Any] = {"$set": {f"points.{at}": figures, "org": org, "unit_id": unit_id, "period": period}}
+    if drop:
+        changes["$unset"] = {f"points.{old}": "" for old in drop}
+    unit.write(SERIES, UpdateOne({"_id": key}, changes, upsert=True))
+
+
+def move_open_alerts(unit: UnitOfWork, org: str, unit_id: str, path: str, lineage: list[str]) -> None:
+    """Stage the new path of a moved unit on its open alerts (their fingerprint follows the unit's id)."""
+    unit.write(
+        ALERTS,
+        UpdateMany({"org": org, "unit_id": unit_id, "open": True}, {"$set": {"unit_path": path, "lineage": lineage}}),
+    )
+
+
+def last_revision_id(rule_id: str, revision: int) -> str:
+    """The _id of a rule's stored revision."""
+    return f"{rule_id}:{revision}"
+
+
+def stamp(document: Document, at: datetime) -> Document:
+    """A copy of a document as a revision record."""
+    return {
+        **document,
+        "_id": last_revision_id(document["_id"], document["revision"]),
+        "rule_id": document["_id"],
+        "recorded_at": at,
+    }
+
+
+def delete_op(ident: str) -> DeleteOne:
+    """A staged delete of one document by _id."""
+    return DeleteOne({"_id": ident})

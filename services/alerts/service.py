@@ -1,0 +1,577 @@
+"""REST use cases of the alerts service: load, decide, stage into a unit of work, commit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from services.alerts import evaluation, notifying, pipeline, repository, rules
+from services.alerts.dependencies import AlertsRuntime
+from services.alerts.escalation import ChainSpec
+from services.alerts.models import (
+    COMMON_FIELDS,
+    AcknowledgeIn,
+    ChainPut,
+    PolicyPut,
+    ResolveIn,
+    RuleCommon,
+    RuleCreate,
+    SilenceCreate,
+    TryRequest,
+)
+from services.alerts.notify import (
+    ChannelCreate,
+    ChannelUpdate,
+    SecretBox,
+    channel_changes,
+    channel_config,
+    channel_document,
+    channel_read,
+    sample_notification,
+    send,
+)
+from services.alerts.pipeline import Book
+from services.alerts.silences import zone
+from shared.auth import Principal
+from shared.ids import new_id
+from shared.pagination import Page, page, public_view
+from shared.problems import NotFound, Problem, validation_errors
+from shared.storage import Document
+from shared.tree import WHOLE_ORGANISATION, in_subtree, lineage
+
+# Without an index system from scoring yet, an organisation scores with the default one.
+DEFAULT_INDICATORS = frozenset(
+    {"composite", "csat", "nps", "ces", "dimensions", "sentiment", "servqual"}
+    | {f"dimension.{d}" for d in ("effect", "speed", "attitude", "reliability", "cost", "innovation")}
+)
+RULE_CREATE: TypeAdapter[RuleCommon] = TypeAdapter(RuleCreate)
+
+
+def now_utc() -> datetime:
+    """The present, in UTC."""
+    return datetime.now(UTC)
+
+
+def _box(runtime: AlertsRuntime) -> SecretBox:
+    return SecretBox(runtime.settings.secret_key.get_secret_value())
+
+
+def _within_scopes(principal: Principal, scope: str, what: str) -> None:
+    """A rule's, silence's or channel's scope must lie inside the writer's own scopes."""
+    if not principal.can_see(scope) or (scope == WHOLE_ORGANISATION and not principal.sees_whole_organisation):
+        raise Problem(403, "Forbidden", f"the {what}'s scope {scope!r} lies outside your scopes")
+
+
+def _overlaps(principal: Principal, scope: str) -> bool:
+    """Whether a scoped object concerns the principal: its scope is inside, or above, one of theirs."""
+    return principal.can_see(scope) or any(in_subtree(mine, scope) for mine in principal.scopes)
+
+
+def _visible(document: Document | None, principal: Principal, kind: str, ident: str) -> Document:
+    if document is None or document.get("org") != principal.org or not _overlaps(principal, document["scope"]):
+        raise NotFound(kind, ident)
+    return document
+
+
+# --- rules -------------------------------------------------------------------------------------------------------
+
+
+def parse_rule(body: Any) -> RuleCommon:
+    """A posted rule, validated by its kind; 422 naming each field at fault."""
+    try:
+        return RULE_CREATE.validate_python(body)
+    except ValidationError as error:
+        raise Problem(422, "Invalid rule", "see errors", errors=validation_errors(error.errors())) from error
+
+
+async def _check_indicator(runtime: AlertsRuntime, org: str, rule_in: RuleCommon) -> None:
+    params = rule_params(rule_in)
+    if params.kind in ("event", "burn_rate"):
+        return
+    stored = await repository.get_one(runtime.db, repository.INDICATORS, org)
+    known = set(stored["indicators"]) | {"composite"} if stored else DEFAULT_INDICATORS
+    if params.indicator not in known:
+        raise Problem(
+            422,
+            "Invalid rule",
+            f"indicator {params.indicator!r} is not in the organisation's index system",
+            errors=[{"field": "indicator", "reason": f"one of: {', '.join(sorted(known))}"}],
+        )
+
+
+def rule_params(rule_in: RuleCommon) -> rules.AnyParams:
+    """The kind's parameters of a posted rule."""
+    body = rule_in.model_dump(by_alias=True, exclude=set(COMMON_FIELDS))
+    return rules.parse(body)
+
+
+def rule_view(document: Document) -> dict[str, Any]:
+    """A stored rule as the API shows it: common fields and the kind's parameters side by side."""
+    shown = public_view({k: v for k, v in document.items() if k not in ("params", "scope_lineage", "deleted")})
+    return {**shown, **document["params"]}
+
+
+async def create_rule(runtime: AlertsRuntime, principal: Principal, body: Any) -> Document:
+    """Add a rule (revision 1)."""
+    rule_in = parse_rule(body)
+    _within_scopes(principal, rule_in.scope, "rule")
+    await _check_indicator(runtime, principal.org, rule_in)
+    now = now_utc()
+    rule = {
+        "_id": new_id("rule"),
+        "org": principal.org,
+        **rule_in.model_dump(include=set(COMMON_FIELDS)),
+        "scope_lineage": _scope_lineage(rule_in.scope),
+        "kind": rule_params(rule_in).kind,
+        "params": rule_params(rule_in).model_dump(by_alias=True),
+        "revision": 1,
+        "deleted": False,
+        "created_at": now,
+        "created_by": principal.subject,
+        "updated_at": now,
+        "updated_by": principal.subject,
+    }
+    unit = runtime.unit_of_work()
+    unit.insert(repository.RULES, rule)
+    unit.insert(repository.RULE_REVISIONS, repository.stamp(rule, now))
+    await runtime.commit(unit)
+    return rule_view(rule)
+
+
+def _scope_lineage(scope: str) -> list[str]:
+    return [WHOLE_ORGANISATION] if scope == WHOLE_ORGANISATION else lineage(scope)
+
+
+async def get_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str) -> Document:
+    """One rule the principal may see (not deleted)."""
+    rule = await repository.get_rule(runtime.db, principal.org, rule_id)
+    if rule is not None and rule["deleted"]:
+        rule = None
+    return _visible(rule, principal, "rule", rule_id)
+
+
+async def list_rules(runtime: AlertsRuntime, principal: Principal, *, cursor: str | None, limit: int) -> Page:
+    """The rules that concern the principal's subtrees."""
+    query: dict[str, Any] = {"org": principal.org, "deleted": False}
+    if not principal.sees_whole_organisation:
+        above = sorted({a for s in principal.scopes for a in lineage(s)} | {WHOLE_ORGANISATION})
+        query["$or"] = [{"scope": {"$in": above}}, {"scope_lineage": {"$in": list(principal.scopes)}}]
+    return await page(runtime.db, repository.RULES, query, cursor=cursor, limit=limit, view=rule_view)
+
+
+async def update_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str, body: Any) -> Document:
+    """Replace a rule's definition: a new revision; alerts say which revision fired."""
+    current = await get_rule(runtime, principal, rule_id)
+    _within_scopes(principal, current["scope"], "rule")
+    rule_in = parse_rule(body)
+    _within_scopes(principal, rule_in.scope, "rule")
+    await _check_indicator(runtime, principal.org, rule_in)
+    now = now_utc()
+    rule = {
+        **current,
+        **rule_in.model_dump(include=set(COMMON_FIELDS)),
+        "scope_lineage": _scope_lineage(rule_in.scope),
+        "kind": rule_params(rule_in).kind,
+        "params": rule_params(rule_in).model_dump(by_alias=True),
+        "revision": current["revision"] + 1,
+        "updated_at": now,
+        "updated_by": principal.subject,
+    }
+    await _save_rule(runtime, rule, now)
+    return rule_view(rule)
+
+
+async def set_rule_enabled(runtime: AlertsRuntime, principal: Principal, rule_id: str, enabled: bool) -> Document:
+    """Enable or disable a rule (a new revision)."""
+    current = await get_rule(runtime, principal, rule_id)
+    _within_scopes(principal, current["scope"], "rule")
+    now = now_utc()
+    rule = {
+        **current,
+        "enabled": enabled,
+        "revision": current["revision"] + 1,
+        "updated_at": now,
+        "updated_by": principal.subject,
+    }
+    await _save_rule(runtime, rule, now)
+    return rule_view(rule)
+
+
+async def delete_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str) -> None:
+    """Delete a rule; its alerts and revisions stay readable."""
+    current = await get_rule(runtime, principal, rule_id)
+    _within_scopes(principal, current["scope"], "rule")
+    now = now_utc()
+    rule = {
+        **current,
+        "deleted": True,
+        "enabled": False,
+        "revision": current["revision"] + 1,
+        "updated_at": now,
+        "updated_by": principal.subject,
+    }
+    await _save_rule(runtime, rule, now)
+
+
+async def _save_rule(runtime: AlertsRuntime, rule: Document, now: datetime) -> None:
+    unit = runtime.unit_of_work()
+    repository.put(unit, repository.RULES, rule)
+    unit.insert(repository.RULE_REVISIONS, repository.stamp(rule, now))
+    await runtime.commit(unit)
+
+
+async def try_rule(
+    runtime: AlertsRuntime, principal: Principal, rule_id: str | None, try_in: TryRequest
+) -> dict[str, Any]:
+    """Evaluate a rule (saved, or posted) against a unit's stored history: when it would have fired and cleared."""
+    if try_in.rule is not None:
+        params = rule_params(parse_rule(try_in.rule))
+    elif rule_id is not None:
+        params = pipeline.params_of(await get_rule(runtime, principal, rule_id))
+    else:
+        raise Problem(422, "Invalid request", "give a rule to try", errors=[{"field": "rule", "reason": "required"}])
+    if rules.source_of(params) != "score":
+        raise Problem(
+            422,
+            "Cannot try this rule",
+            f"{params.kind} rules read single feedback, which is not stored here",
+            errors=[{"field": "rule.kind", "reason": "only score-driven kinds can be tried"}],
+        )
+    unit = await repository.get_one(runtime.db, repository.UNITS, repository.unit_key(principal.org, try_in.unit_id))
+    if unit is None or not principal.can_see(unit["path"]):
+        raise NotFound("unit", try_in.unit_id)
+    series = await repository.get_one(
+        runtime.db, repository.SERIES, repository.series_key(principal.org, try_in.unit_id, params.period)
+    )
+    transitions, firing, points = evaluation.try_rule(params, series)
+    return {
+        "unit_id": try_in.unit_id,
+        "unit_path": unit["path"],
+        "period": params.period,
+        "points": points,
+        "transitions": transitions,
+        "firing_at_end": firing,
+    }
+
+
+# --- alerts ------------------------------------------------------------------------------------------------------
+
+
+def alert_query(
+    principal: Principal,
+    *,
+    status: str | None = None,
+    level: str | None = None,
+    unit: str | None = None,
+    rule_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """The filter of alerts the principal may see, narrowed by the given criteria."""
+    query = principal.scope_filter()
+    if unit is not None:
+        if not principal.can_see(unit):
+            raise NotFound("unit", unit)
+        query = {"org": principal.org, "lineage": unit}
+    for name, value in (("status", status), ("level", level), ("rule_id", rule_id)):
+        if value is not None:
+            query[name] = value
+    if since or until:
+        query["started_at"] = {**({"$gte": since} if since else {}), **({"$lt": until} if until else {})}
+    return query
+
+
+def alert_view(document: Document) -> dict[str, Any]:
+    """A stored alert as the API shows it."""
+    return public_view({k: v for k, v in document.items() if k not in ("open", "details")}) | {
+        "details": document.get("details", {})
+    }
+
+
+async def list_alerts(runtime: AlertsRuntime, query: dict[str, Any], *, cursor: str | None, limit: int) -> Page:
+    """Alerts matching the query, oldest first, a page at a time."""
+    return await page(runtime.db, repository.ALERTS, query, cursor=cursor, limit=limit, view=alert_view)
+
+
+async def _visible_alert(runtime: AlertsRuntime, principal: Principal, alert_id: str) -> Document:
+    alert = await repository.get_one(runtime.db, repository.ALERTS, alert_id)
+    if alert is None or not principal.can_read(alert):
+        raise NotFound("alert", alert_id)
+    return alert
+
+
+async def get_alert(runtime: AlertsRuntime, principal: Principal, alert_id: str) -> dict[str, Any]:
+    """One alert with its history, its group and its group's delivery log."""
+    alert = await _visible_alert(runtime, principal, alert_id)
+    group = await repository.get_one(runtime.db, repository.GROUPS, alert["group_id"])
+    deliveries = await repository.list_group_deliveries(runtime.db, alert["group_id"])
+    notifications = await repository.list_group_notifications(runtime.db, alert["group_id"])
+    return {
+        **alert_view(alert),
+        "group": public_view({k: v for k, v in group.items() if k != "key"}) if group else None,
+        "notifications": [public_view(n) for n in notifications],
+        "deliveries": [
+            public_view({k: v for k, v in d.items() if k != "notification"})
+            for d in deliveries
+            if alert_id in d["alert_ids"] or d["kind"] == "resolved"
+        ],
+    }
+
+
+async def acknowledge_alert(
+    runtime: AlertsRuntime, principal: Principal, alert_id: str, ack_in: AcknowledgeIn
+) -> dict[str, Any]:
+    """Take a firing alert in hand, with a comment; 409 if it is not firing."""
+    alert = await _visible_alert(runtime, principal, alert_id)
+    unit = runtime.unit_of_work()
+    book = Book(runtime.db, None, unit, runtime.settings)
+    patience = (await notifying.policy(book, principal.org))["patience_minutes"]
+    if not pipeline.acknowledge(
+        book, alert, by=principal.subject, comment=ack_in.comment, patience_minutes=patience, cause=None
+    ):
+        raise Problem(409, "Conflict", f"the alert is {alert['status']}; only a firing alert can be acknowledged")
+    book.flush()
+    await runtime.commit(unit)
+    return alert_view(alert)
+
+
+async def resolve_alert(
+    runtime: AlertsRuntime, principal: Principal, alert_id: str, resolve_in: ResolveIn
+) -> dict[str, Any]:
+    """Resolve an open alert by hand (an event alert, say); 409 if it is resolved already."""
+    alert = await _visible_alert(runtime, principal, alert_id)
+    if not alert["open"]:
+        raise Problem(409, "Conflict", "the alert is resolved already")
+    unit = runtime.unit_of_work()
+    book = Book(runtime.db, None, unit, runtime.settings)
+    book.open_alerts[alert["fingerprint"]] = alert
+    await pipeline.resolve(
+        book, alert, value=None, by=principal.subject, why=resolve_in.comment or "resolved by hand", cause=None
+    )
+    book.flush()
+    await runtime.commit(unit)
+    return alert_view(alert)
+
+
+async def count_alerts(runtime: AlertsRuntime, principal: Principal, unit: str | None) -> dict[str, Any]:
+    """Alerts of a subtree (default: the principal's) counted by level and by status."""
+    rows = await repository.count_alerts(runtime.db, alert_query(principal, unit=unit))
+    by_level: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    both: dict[str, dict[str, int]] = {}
+    for row in rows:
+        level, status, n = row["_id"]["level"], row["_id"]["status"], row["n"]
+        by_level[level] = by_level.get(level, 0) + n
+        by_status[status] = by_status.get(status, 0) + n
+        both.setdefault(level, {})[status] = n
+    return {
+        "unit": unit or ",".join(principal.scopes),
+        "by_level": by_level,
+        "by_status": by_status,
+        "by_level_and_status": both,
+    }
+
+
+# --- silences ----------------------------------------------------------------------------------------------------
+
+
+def silence_view(document: Document) -> dict[str, Any]:
+    """A stored silence as the API shows it."""
+    return {
+        "id": document["_id"],
+        **document["spec"],
+        "created_at": document["created_at"],
+        "created_by": document["created_by"],
+        "expired": document["expired"],
+    }
+
+
+async def create_silence(runtime: AlertsRuntime, principal: Principal, silence_in: SilenceCreate) -> dict[str, Any]:
+    """Add a silence; its matchers' subtree must lie inside the writer's scopes."""
+    _within_scopes(principal, silence_in.matchers.scope, "silence")
+    silence = {
+        "_id": new_id("sil"),
+        "org": principal.org,
+        "scope": silence_in.matchers.scope,
+        "spec": silence_in.model_dump(mode="json"),
+        "expired": False,
+        "created_at": now_utc(),
+        "created_by": principal.subject,
+    }
+    unit = runtime.unit_of_work()
+    unit.insert(repository.SILENCES, silence)
+    await runtime.commit(unit)
+    return silence_view(silence)
+
+
+async def get_silence(runtime: AlertsRuntime, principal: Principal, silence_id: str) -> Document:
+    """One silence the principal may see."""
+    found = await repository.get_one(runtime.db, repository.SILENCES, silence_id)
+    return _visible(found, principal, "silence", silence_id)
+
+
+async def list_silences(runtime: AlertsRuntime, principal: Principal, *, cursor: str | None, limit: int) -> Page:
+    """The silences that concern the principal's subtrees."""
+    return await _scoped_page(runtime, principal, repository.SILENCES, cursor=cursor, limit=limit, view=silence_view)
+
+
+async def expire_silence(runtime: AlertsRuntime, principal: Principal, silence_id: str) -> None:
+    """End a silence now; alerts it held back are told at their group's next notification."""
+    silence = await get_silence(runtime, principal, silence_id)
+    _within_scopes(principal, silence["scope"], "silence")
+    unit = runtime.unit_of_work()
+    repository.update(unit, repository.SILENCES, silence_id, {"$set": {"expired": True, "expired_at": now_utc()}})
+    await runtime.commit(unit)
+
+
+async def _scoped_page(
+    runtime: AlertsRuntime, principal: Principal, collection: str, *, cursor: str | None, limit: int, view: Any
+) -> Page:
+    query: dict[str, Any] = {"org": principal.org}
+    if collection == repository.SILENCES:
+        query["expired"] = False
+    result = await page(runtime.db, collection, query, cursor=cursor, limit=limit, view=lambda d: d)
+    # Scopes are few per organisation; filtering the page keeps the one indexed range read.
+    items = [view(d) for d in result.items if _overlaps(principal, d["scope"])]
+    return Page(items=items, next_cursor=result.next_cursor)
+
+
+# --- channels ----------------------------------------------------------------------------------------------------
+
+
+def channel_view(document: Document) -> dict[str, Any]:
+    """A stored channel as the API shows it: never a secret."""
+    return channel_read(document).model_dump(mode="json")
+
+
+async def create_channel(runtime: AlertsRuntime, principal: Principal, channel_in: ChannelCreate) -> dict[str, Any]:
+    """Add a channel; secrets are sealed at rest and never shown again."""
+    _within_scopes(principal, channel_in.scope, "channel")
+    document = channel_document(channel_in, box=_box(runtime), id=new_id("ch"), org=principal.org, now=now_utc())
+    unit = runtime.unit_of_work()
+    unit.insert(repository.CHANNELS, document)
+    await runtime.commit(unit)
+    return channel_view(document)
+
+
+async def get_channel(runtime: AlertsRuntime, principal: Principal, channel_id: str) -> Document:
+    """One channel the principal may see."""
+    found = await repository.get_one(runtime.db, repository.CHANNELS, channel_id)
+    return _visible(found, principal, "channel", channel_id)
+
+
+async def list_channels(runtime: AlertsRuntime, principal: Principal, *, cursor: str | None, limit: int) -> Page:
+    """The channels that concern the principal's subtrees."""
+    return await _scoped_page(runtime, principal, repository.CHANNELS, cursor=cursor, limit=limit, view=channel_view)
+
+
+async def update_channel(
+    runtime: AlertsRuntime, principal: Principal, channel_id: str, channel_in: ChannelUpdate
+) -> dict[str, Any]:
+    """Change a channel; a new config replaces the old one, secrets included."""
+    channel = await get_channel(runtime, principal, channel_id)
+    _within_scopes(principal, channel["scope"], "channel")
+    if channel_in.scope is not None:
+        _within_scopes(principal, channel_in.scope, "channel")
+    changes = channel_changes(channel_in, box=_box(runtime), now=now_utc())
+    unit = runtime.unit_of_work()
+    repository.update(unit, repository.CHANNELS, channel_id, {"$set": changes})
+    await runtime.commit(unit)
+    return channel_view({**channel, **changes})
+
+
+async def delete_channel(runtime: AlertsRuntime, principal: Principal, channel_id: str) -> None:
+    """Remove a channel; its delivery log stays."""
+    channel = await get_channel(runtime, principal, channel_id)
+    _within_scopes(principal, channel["scope"], "channel")
+    unit = runtime.unit_of_work()
+    unit.write(repository.CHANNELS, repository.delete_op(channel_id))
+    await runtime.commit(unit)
+
+
+async def test_channel(runtime: AlertsRuntime, principal: Principal, channel_id: str) -> dict[str, Any]:
+    """Send a sample notification through a channel now; answer the attempt."""
+    channel = await get_channel(runtime, principal, channel_id)
+    _within_scopes(principal, channel["scope"], "channel")
+    notification = sample_notification(
+        org=principal.org, link=runtime.settings.link_base, at=now_utc(), channel_name=channel["name"]
+    )
+    async with httpx.AsyncClient() as http:
+        attempt = await send(channel_config(channel, _box(runtime)), notification, http=http, message_id=new_id("test"))
+    return attempt.as_document()
+
+
+# --- escalation chains and policy --------------------------------------------------------------------------------
+
+
+def _org_wide(principal: Principal) -> None:
+    if not principal.sees_whole_organisation:
+        raise Problem(403, "Forbidden", "escalation chains and the alerting policy need an organisation-wide token")
+
+
+def chain_view(document: Document) -> dict[str, Any]:
+    """A stored chain as the API shows it."""
+    return {k: v for k, v in document.items() if k not in ("_id", "org")}
+
+
+async def put_chain(runtime: AlertsRuntime, principal: Principal, level: str, chain_in: ChainPut) -> dict[str, Any]:
+    """Set a level's escalation chain (org-wide tokens only)."""
+    _org_wide(principal)
+    spec = ChainSpec.model_validate({"level": level, "steps": [s.model_dump() for s in chain_in.steps]})
+    document = {
+        "_id": repository.chain_key(principal.org, level),
+        "org": principal.org,
+        **spec.model_dump(),
+        "updated_at": now_utc(),
+        "updated_by": principal.subject,
+    }
+    unit = runtime.unit_of_work()
+    repository.put(unit, repository.ESCALATIONS, document)
+    await runtime.commit(unit)
+    return chain_view(document)
+
+
+async def list_chains(runtime: AlertsRuntime, principal: Principal) -> list[dict[str, Any]]:
+    """The organisation's escalation chains."""
+    return [chain_view(d) for d in await repository.list_chains(runtime.db, principal.org)]
+
+
+async def get_chain(runtime: AlertsRuntime, principal: Principal, level: str) -> dict[str, Any]:
+    """One level's chain."""
+    found = await repository.get_one(runtime.db, repository.ESCALATIONS, repository.chain_key(principal.org, level))
+    if found is None:
+        raise NotFound("escalation chain", level)
+    return chain_view(found)
+
+
+async def delete_chain(runtime: AlertsRuntime, principal: Principal, level: str) -> None:
+    """Remove a level's chain: its alerts escalate no further."""
+    _org_wide(principal)
+    await get_chain(runtime, principal, level)
+    unit = runtime.unit_of_work()
+    unit.write(repository.ESCALATIONS, repository.delete_op(repository.chain_key(principal.org, level)))
+    await runtime.commit(unit)
+
+
+async def get_policy(runtime: AlertsRuntime, principal: Principal) -> dict[str, Any]:
+    """The organisation's time zone and patience."""
+    book = Book(runtime.db, None, runtime.unit_of_work(), runtime.settings)
+    return await notifying.policy(book, principal.org)
+
+
+async def put_policy(runtime: AlertsRuntime, principal: Principal, policy_in: PolicyPut) -> dict[str, Any]:
+    """Set the organisation's time zone and patience (org-wide tokens only)."""
+    _org_wide(principal)
+    try:
+        zone(policy_in.timezone)
+    except ValueError as error:
+        raise Problem(
+            422, "Invalid policy", str(error), errors=[{"field": "timezone", "reason": str(error)}]
+        ) from error
+    unit = runtime.unit_of_work()
+    repository.put(unit, repository.POLICIES, {"_id": principal.org, **policy_in.model_dump()})
+    await runtime.commit(unit)
+    return policy_in.model_dump()

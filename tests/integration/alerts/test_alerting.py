@@ -1,0 +1,105 @@
+"""Alerts end to end on the real broker and database: one alert per problem, one group and one
+notification per regional decline, recovery, event rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import eventually, staged_events
+from tests.integration.alerts.conftest import Org, WebhookReceiver, complaint, db_of, score
+
+pytestmark = pytest.mark.integration
+
+
+async def _notified_group(org: Org, group_id: str) -> dict | None:
+    db = db_of(org.service)
+    group = await db["groups"].find_one({"_id": group_id})
+    pending = await db["jobs"].find_one({"_id": f"notify:{group_id}:firing"})
+    return group if group and group["notified_at"] and pending is None else None
+
+
+async def _breaches(org: Org) -> list[dict]:
+    return [e for e in await staged_events(db_of(org.service), "threshold.breached") if e["value"]["org"] == org.name]
+
+
+async def test_decline__fires_one_alert_and_one_breach_even_when_the_score_comes_twice(org: Org):
+    await org.tree("north", "north/b-001")
+    await org.rule(indicator="csat", threshold=60, clear_bound=65, min_samples=5, level="orange")
+    low = score(org.name, "north/b-001", 40)
+    await org.send(low, low)
+    await org.send(score(org.name, "north/b-001", 35))
+
+    firing = await org.alerts(status="firing")
+    assert [(a["unit_path"], a["value"], a["threshold"], a["level"]) for a in firing] == [
+        ("north/b-001", 40, 60, "orange")
+    ]
+    breaches = await _breaches(org)
+    assert len(breaches) == 1
+    breach = breaches[0]["value"]
+    assert breach["alert_id"] == firing[0]["id"] and breach["group_id"] == firing[0]["group_id"]
+    assert (breach["clear_bound"], breach["comparison"], breach["rule_revision"]) == (65, "below", 1)
+
+
+async def test_regional_decline__is_one_group_and_one_notification_naming_the_branches(
+    org: Org, receiver: tuple[WebhookReceiver, str]
+):
+    hooks, url = receiver
+    branches = [f"north/b-{i:03}" for i in range(1, 7)]
+    await org.tree("north", *branches, "south", "south/b-100")
+    response = await org.http.post(
+        "/api/v1/channels",
+        json={"name": "ops", "config": {"type": "webhook", "url": url, "secret": hooks.secret, "language": "en"}},
+    )
+    assert response.status_code == 201, response.text
+    assert "secret" not in response.json()["config"]
+    await org.rule(indicator="csat", threshold=60, min_samples=5, level="orange")
+    await org.send(*[score(org.name, path, 30) for path in ["north", *branches]])
+
+    firing = await org.alerts(status="firing")
+    assert len(firing) == 7
+    assert len({a["group_id"] for a in firing}) == 1
+    group = await eventually(lambda: _notified_group(org, firing[0]["group_id"]))
+    assert sorted(group["unit_paths"]) == sorted(["north", *branches])
+    notifications = await org.notifications(group["_id"])
+    assert len(notifications) == 1
+    assert sorted(notifications[0]["unit_paths"]) == sorted(["north", *branches])
+    await eventually(lambda: _received(hooks, 1))
+    assert hooks.rejected == []
+    assert sorted(hooks.received[0]["body"]["data"]["unit_paths"]) == sorted(["north", *branches])
+
+    # Another region is another problem: its own group.
+    await org.send(score(org.name, "south/b-100", 30))
+    south = [a for a in await org.alerts(status="firing") if a["unit_path"] == "south/b-100"]
+    assert len(south) == 1 and south[0]["group_id"] != firing[0]["group_id"]
+
+
+async def _received(hooks: WebhookReceiver, count: int) -> bool:
+    return len(hooks.received) >= count
+
+
+async def test_recovery__resolves_the_alert_and_publishes_alert_resolved(org: Org):
+    await org.tree("north", "north/b-001")
+    await org.rule(indicator="csat", threshold=60, clear_bound=70, min_samples=5, level="yellow")
+    await org.send(score(org.name, "north/b-001", 50))
+    [alert] = await org.alerts(status="firing")
+    await org.send(score(org.name, "north/b-001", 65))  # inside the hysteresis band: still firing
+    assert [a["id"] for a in await org.alerts(status="firing")] == [alert["id"]]
+    await org.send(score(org.name, "north/b-001", 75))
+
+    [resolved] = await org.alerts(status="resolved")
+    assert resolved["id"] == alert["id"] and resolved["value"] == 75
+    assert [h["status"] for h in resolved["history"]] == ["firing", "resolved"]
+    events = [e for e in await staged_events(db_of(org.service), "alert.resolved") if e["value"]["org"] == org.name]
+    assert [e["value"]["alert_id"] for e in events] == [alert["id"]]
+    assert events[0]["value"]["group_id"] == alert["group_id"]
+
+
+async def test_event_rule__a_serious_complaint_fires_at_once(org: Org):
+    await org.tree("north", "north/b-001")
+    await org.rule(kind="event", match="complaint", severity_at_least="serious", level="red")
+    await org.send(complaint(org.name, "north/b-001", "moderate"))
+    assert await org.alerts() == []
+    await org.send(complaint(org.name, "north/b-001", "critical"), complaint(org.name, "north/b-001", "serious"))
+    [alert] = await org.alerts(status="firing")
+    assert (alert["unit_path"], alert["kind"], alert["level"]) == ("north/b-001", "event", "red")
+    assert len(await _breaches(org)) == 1
