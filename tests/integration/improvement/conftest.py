@@ -118,7 +118,9 @@ def score(
     )
 
 
-def client(stack: Stack, service: RunningService, org: str, *roles: str, scopes: Sequence[str] = ("*",)) -> httpx.AsyncClient:
+def client(
+    stack: Stack, service: RunningService, org: str, *roles: str, scopes: Sequence[str] = ("*",)
+) -> httpx.AsyncClient:
     """An HTTP client of the service with a token of the organisation, roles and scopes."""
     return httpx.AsyncClient(base_url=service.url, headers=stack.headers(org, *roles, scopes=scopes), timeout=10)
 

@@ -1,4 +1,4 @@
-"""Breaches become actions: one per alert group, never two per alert, and the linked risks' playbooks once per firing."""
+"""Breaches become actions: one per alert group, never two per alert; linked risks run their playbooks per firing."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ async def test_a_breach_delivered_twice__one_action_and_one_assignment(stack: St
     org, db = unique("org"), db_of(improvement)
     async with client(stack, improvement, org, "quality_manager") as http:
         entry = {"scope": "north/b-1", "responsible": "li.wei", "accountable": "zhang.min"}
-        assert (await http.post("/api/v1/responsibilities", json=entry)).status_code == 201
+        r = await http.post("/api/v1/responsibilities", json=entry)
+        assert r.status_code == 201, r.text
     first = breach(org, "north/b-1")
     # The same event twice, and the same alert again under a new event id (a producer that re-sent it).
     again = envelope(first.data)
@@ -73,7 +74,9 @@ async def test_a_rule_linked_to_a_risk__runs_its_playbook_once_per_firing(stack:
     org, db = unique("org"), db_of(improvement)
     await deliver(stack, unit_created(org, "north"), unit_created(org, "north/b-1"))
     async with client(stack, improvement, org, "quality_manager") as http:
-        await http.post("/api/v1/responsibilities", json={"scope": "north", "responsible": "wang.fang", "accountable": "zhao.lei"})
+        await http.post(
+            "/api/v1/responsibilities", json={"scope": "north", "responsible": "wang.fang", "accountable": "zhao.lei"}
+        )
         risk = {
             "title": "Queue overflow at peak hours",
             "scope": "north",
@@ -118,7 +121,9 @@ async def test_a_rule_linked_to_a_risk__runs_its_playbook_once_per_firing(stack:
         assert (await http.get(f"/api/v1/risks/{risk_id}")).json()["firings"] == 2
 
 
-async def test_a_rule_not_linked__or_a_unit_outside_the_risk__runs_no_playbook(stack: Stack, improvement: RunningService):
+async def test_a_rule_not_linked__or_a_unit_outside_the_risk__runs_no_playbook(
+    stack: Stack, improvement: RunningService
+):
     org, db = unique("org"), db_of(improvement)
     async with client(stack, improvement, org, "quality_manager") as http:
         risk = {
@@ -131,7 +136,10 @@ async def test_a_rule_not_linked__or_a_unit_outside_the_risk__runs_no_playbook(s
             "playbook": [{"title": "Open the spare counter", "assignee": "risk_owner", "due_in_hours": 1}],
         }
         assert (await http.post("/api/v1/risks", json=risk)).status_code == 201
-    other_rule, other_unit = breach(org, "north/b-1", rule_id="rule-csat"), breach(org, "south/b-1", rule_id="rule-queue")
+    other_rule, other_unit = (
+        breach(org, "north/b-1", rule_id="rule-csat"),
+        breach(org, "south/b-1", rule_id="rule-queue"),
+    )
     await deliver(stack, other_rule, other_unit)
     await handled(db, other_rule, other_unit)
     actions = await actions_of(db, org)
