@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 Level = Literal["blue", "yellow", "orange", "red"]
 LEVELS: tuple[Level, ...] = ("blue", "yellow", "orange", "red")
 Comparison = Literal["below", "above"]
+# The periods scoring publishes in score.updated (rolling windows exist only at read time, never as events).
+Period = Literal["all", "hour", "day", "week", "month"]
 State = dict[str, Any]
 
 
@@ -25,7 +27,7 @@ class RuleParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     indicator: str = Field(default="csat", min_length=1, max_length=100, description="Indicator id or composite")
-    period: str = Field(default="all", description="Score period the rule reads: all, hour, day, week or month")
+    period: Period = Field(default="all", description="Score period the rule reads: all, hour, day, week or month")
 
 
 @dataclass(frozen=True)
