@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages run test test-unit test-integration test-e2e lint format bench clean
+.PHONY: install system-packages run test test-unit test-integration test-e2e test-deploy deploy-files lint format bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || $(MAKE) --no-print-directory APT_PACKAGES=python3-venv system-packages
@@ -50,6 +50,14 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The production deployment's files validated offline (compose, kustomize overlays, rules); part of `make test`.
+test-deploy: install
+	$(PY) -m pytest tests/deploy
+
+# Rewrite deploy/ files derived from the code (gateway config, topic job, settings reference) after a change.
+deploy-files: install
+	$(PY) -m deploy.generate
 
 bench: install
 	$(PY) -m bench

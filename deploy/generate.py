@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings
 from devstack.cli import SERVICES
 from devstack.processes import GATEWAY_TEMPLATE, render_gateway_config
 from shared.events import TOPICS, dead_letter_topic
+from shared.relay import MARKER_TOPIC_PREFIX
 from shared.settings import PlatformSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +108,15 @@ def topic_plan() -> list[TopicPlan]:
         plan.append(TopicPlan(topic, BUSY_TOPICS.get(topic, QUIET_PARTITIONS), REPLICATION, retention))
     for topic in sorted(consumed):
         plan.append(TopicPlan(dead_letter_topic(topic), DEAD_LETTER_PARTITIONS, REPLICATION, DEAD_LETTER_RETENTION_MS))
+    # Each relay's marker (shared/relay.py): its end offset tells a broker that kept its data from a new
+    # one. The brokers create no topic on use here, so the job creates it; one record per start, kept.
+    plan += [TopicPlan(marker_topic(service), 1, REPLICATION, -1) for service in SERVICES]
     return plan
+
+
+def marker_topic(service: str) -> str:
+    """The relay marker topic of a service."""
+    return f"{MARKER_TOPIC_PREFIX}{service}"
 
 
 def topics_script() -> str:

@@ -2,10 +2,10 @@
 
 import re
 
-from deploy.generate import COMPOSE, consumed_topics, published_topics
+from deploy.generate import COMPOSE, SERVICES, consumed_topics, marker_topic, published_topics
 from shared.events import EVENT_TYPES, TOPICS, dead_letter_topic
 
-CREATE = re.compile(r"^create (?P<topic>\S+) (?P<partitions>\d+) (?P<replication>\d+) (?P<retention>\d+)$", re.M)
+CREATE = re.compile(r"^create (?P<topic>\S+) (?P<partitions>\d+) (?P<replication>\d+) (?P<retention>-?\d+)$", re.M)
 
 
 def created() -> dict[str, tuple[int, int, int]]:
@@ -31,5 +31,10 @@ def test_topics_replicate_three_ways_and_dead_letters_are_kept_longest():
     topics = created()
     assert {replication for _, replication, _ in topics.values()} == {3}
     dead = [retention for name, (_, _, retention) in topics.items() if name.endswith(".dlq")]
-    live = [retention for name, (_, _, retention) in topics.items() if not name.endswith(".dlq")]
+    live = [retention for name, (_, _, retention) in topics.items() if not name.endswith(".dlq") and retention > 0]
     assert min(dead) > max(live)
+
+
+def test_every_relay_marker_topic_is_created_because_the_brokers_create_none_on_use():
+    for service in SERVICES:
+        assert created()[marker_topic(service)][0] == 1

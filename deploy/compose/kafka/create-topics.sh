@@ -23,11 +23,17 @@ create index_system.changed 3 3 604800000
 create score.updated 12 3 604800000
 create threshold.breached 3 3 604800000
 create unit.changed 3 3 604800000
+create action.updated.dlq 3 3 2592000000
 create alert.resolved.dlq 3 3 2592000000
 create feedback.erased.dlq 3 3 2592000000
 create feedback.ingest.dlq 3 3 2592000000
 create feedback.received.dlq 3 3 2592000000
+create index_system.changed.dlq 3 3 2592000000
 create score.updated.dlq 3 3 2592000000
 create threshold.breached.dlq 3 3 2592000000
 create unit.changed.dlq 3 3 2592000000
+create qualityloop.relay-marker.feedback 1 3 -1
+create qualityloop.relay-marker.scoring 1 3 -1
+create qualityloop.relay-marker.alerts 1 3 -1
+create qualityloop.relay-marker.improvement 1 3 -1
 echo "topics ready"
