@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from services.scoring.index_system import CompositeScore, IndexSystem, IndicatorResult, composite
-from services.scoring.statistics import FeedbackRatings, MetricStats
-from shared.events import IndicatorScore, Ratings
+from services.scoring.statistics import FeedbackContent, MetricStats
+from shared.events import Audit, Complaint, FeedbackErased, FeedbackReceived, IndicatorScore, Polarity, Ratings
 
 PERIODS = ("all", "hour", "day", "week", "month")
 ALL_TIME = datetime(1970, 1, 1, tzinfo=UTC)
@@ -104,7 +104,7 @@ class Contributions:
     @property
     def deltas(self) -> dict[AggregateKey, MetricStats]:
         """Each aggregate's statistics to add (or take away)."""
-        return {key: MetricStats(counter) for key, counter in self.counters.items()}
+        return {key: MetricStats.of_registry_counters(counter) for key, counter in self.counters.items()}
 
 
 @dataclass(frozen=True)
@@ -144,18 +144,26 @@ def _ancestors(path: str) -> list[str]:
     return ["/".join(segments[: i + 1]) for i in range(len(segments))]
 
 
-def feedback_stats(ratings: Ratings, sentiment: float | None) -> MetricStats:
-    """The statistics one feedback contributes: every rating, measure and the comment's sentiment."""
-    return MetricStats.from_feedback(
-        FeedbackRatings(
-            csat=ratings.csat,
-            nps=ratings.nps,
-            ces=ratings.ces,
-            servqual=dict(ratings.servqual),
-            dimensions=dict(ratings.dimensions),
-            sentiment=sentiment,
-            measures=dict(ratings.measures),
-        )
+def feedback_stats(
+    ratings: Ratings,
+    sentiment: float | None,
+    *,
+    polarity: Polarity | None = None,
+    complaint: Complaint | None = None,
+    audit: Audit | None = None,
+) -> MetricStats:
+    """The statistics one feedback contributes: every rating and measure, its comment, complaint and audit."""
+    return MetricStats.from_feedback(FeedbackContent(ratings, sentiment, polarity, complaint, audit))
+
+
+def event_stats(event: FeedbackReceived | FeedbackErased, *, polarity: Polarity | None = None) -> MetricStats:
+    """The statistics a feedback event adds (received) or takes out (erased); ``polarity`` if it has none."""
+    return feedback_stats(
+        event.ratings,
+        event.sentiment,
+        polarity=event.polarity or polarity,
+        complaint=event.complaint,
+        audit=event.audit,
     )
 
 

@@ -58,6 +58,9 @@ class LeafIndicator(_IndicatorBase):
                 raise ValueError(f"indicator {self.id!r}: metric {self.metric!r} needs a target and a direction")
             if not (math.isfinite(self.target) and self.target > 0):
                 raise ValueError(f"indicator {self.id!r}: target must be a positive number, got {self.target}")
+        elif key.needs_direction:
+            if self.direction is None or self.target is not None:
+                raise ValueError(f"indicator {self.id!r}: metric {self.metric!r} needs a direction and takes no target")
         elif self.target is not None or self.direction is not None:
             raise ValueError(f"indicator {self.id!r}: metric {self.metric!r} takes no target or direction")
         return self

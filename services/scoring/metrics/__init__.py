@@ -1,0 +1,70 @@
+"""The metric registry: every metric family once, and the counters, key check and parsing derived from them.
+
+Adding a metric: write one module with a `MetricFamily` (its counters from a feedback, key pattern,
+metric keys, estimator with interval and 0–100 normaliser), add an instance to `FAMILIES`, and test it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+
+from services.scoring.metrics.audit import Audit
+from services.scoring.metrics.base import Counter, FeedbackContent, MetricFamily, MetricKey
+from services.scoring.metrics.ces import Ces
+from services.scoring.metrics.complaint import Complaint
+from services.scoring.metrics.csat import Csat
+from services.scoring.metrics.dimension import Dimension
+from services.scoring.metrics.measure import Measure
+from services.scoring.metrics.nps import Nps
+from services.scoring.metrics.polarity import Polarity
+from services.scoring.metrics.sentiment import Sentiment
+from services.scoring.metrics.servqual import Servqual
+
+FAMILIES: tuple[MetricFamily, ...] = (
+    Csat(),
+    Nps(),
+    Ces(),
+    Servqual(),
+    Dimension(),
+    Sentiment(),
+    Measure(),
+    Complaint(),
+    Audit(),
+    Polarity(),
+)
+METRIC_KEY_FORMS: tuple[str, ...] = tuple(form for family in FAMILIES for form in family.forms)
+# ``n``, the number of feedback, belongs to no family: every feedback counts in it.
+COUNTER_KEY = re.compile("|".join(("n", *(family.counter_pattern for family in FAMILIES))))
+
+
+def _check_registry() -> None:
+    prefixes = [family.prefix for family in FAMILIES]
+    if len(set(prefixes)) != len(prefixes):
+        raise RuntimeError(f"two metric families share a counter prefix: {prefixes}")
+
+
+_check_registry()
+
+
+def feedback_counters(facts: FeedbackContent) -> Iterator[Counter]:
+    """The counters one feedback adds: ``n`` and every family's."""
+    yield "n", 1
+    for family in FAMILIES:
+        yield from family.counters(facts)
+
+
+def is_counter_key(key: str) -> bool:
+    """Whether some family writes this counter key."""
+    return COUNTER_KEY.fullmatch(key) is not None
+
+
+@lru_cache(maxsize=4096)
+def parse_metric(metric: str) -> MetricKey:
+    """Parse a metric key such as ``nps``, ``servqual.gap.empathy`` or ``measure.waiting_time_seconds``."""
+    for family in FAMILIES:
+        key = family.parse(metric)
+        if key is not None:
+            return key
+    raise ValueError(f"unknown metric key {metric!r}; known forms: {', '.join(METRIC_KEY_FORMS)}")
