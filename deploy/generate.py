@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
+import json
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -209,16 +212,41 @@ def setting_names() -> dict[str, set[str]]:
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "**required**"
-    if field.default is None:
+    default = field.get_default(call_default_factory=True)
+    if default is None:
         return "unset"
-    return f"`{field.default}`"
+    if isinstance(default, SecretStr):
+        return "(a development value)"
+    return f"`{json.dumps(default) if isinstance(default, dict | list) else default}`"
 
 
 def _type_name(field: FieldInfo) -> str:
     annotation = field.annotation
     text = getattr(annotation, "__name__", None) if not hasattr(annotation, "__args__") else None
     name = text or str(annotation).replace("typing.", "").replace("pathlib.", "")
-    return "secret" if annotation is SecretStr else name
+    return "secret" if annotation is SecretStr else name.replace("|", "\\|")
+
+
+_FIELD = re.compile(r"^    (?P<name>[a-z_][a-z0-9_]*)\s*:")
+
+
+def field_comments(settings_type: type[BaseSettings]) -> dict[str, str]:
+    """The comment lines right above each field in the class's source (and its bases'), by field name."""
+    comments: dict[str, str] = {}
+    for cls in reversed(settings_type.__mro__):
+        if not (isinstance(cls, type) and issubclass(cls, BaseSettings)) or cls is BaseSettings:
+            continue
+        block: list[str] = []
+        for line in inspect.getsource(cls).splitlines():
+            stripped = line.strip()
+            if stripped.startswith("#"):
+                block.append(stripped.lstrip("#").strip())
+                continue
+            match = _FIELD.match(line)
+            if match and block:
+                comments[match["name"]] = " ".join(block)
+            block = []
+    return comments
 
 
 def settings_reference() -> str:
@@ -227,8 +255,9 @@ def settings_reference() -> str:
     for title, cls in settings_classes():
         lines += [f"### {title}: `{cls.__module__}.{cls.__name__}`", ""]
         lines += ["| variable | type | default | meaning |", "| --- | --- | --- | --- |"]
+        comments = field_comments(cls)
         for name, field in cls.model_fields.items():
-            meaning = (field.description or "").replace("|", "\\|")
+            meaning = " ".join(filter(None, [field.description, comments.get(name)])).replace("|", "\\|")
             lines.append(f"| `{env_name(cls, name)}` | {_type_name(field)} | {_default(field)} | {meaning} |")
         lines.append("")
     return "\n".join(lines)

@@ -68,3 +68,9 @@ def test_mounted_files_exist():
             source = volume.split(":")[0]
             if source.startswith("."):
                 assert (COMPOSE / source).resolve().exists(), f"{name} mounts a missing {source}"
+
+
+def test_the_gateway_collector_shares_the_gateways_network_for_its_syslog():
+    services = compose()["services"]
+    assert services["gateway-collector"]["network_mode"] == "service:gateway"
+    assert "syslog:server=127.0.0.1:5140" in (COMPOSE / "gateway" / "nginx.conf").read_text()

@@ -132,3 +132,34 @@ def test_no_secret_value_is_committed_for_production(overlay):
         assert secrets == {}
     for secret in secrets.values():
         assert secret["metadata"]["name"].startswith(("qualityloop-secrets", "mongo-credentials"))
+
+
+# The Kafka scaler's trigger metadata (keda pkg/scalers/kafka_scaler.go at the commit in schemas/SOURCES.md);
+# the CRD leaves trigger metadata free-form, so a misspelt parameter would be silently ignored.
+KAFKA_SCALER_PARAMETERS = {
+    "bootstrapServers",
+    "consumerGroup",
+    "topic",
+    "partitionLimitation",
+    "lagThreshold",
+    "activationLagThreshold",
+    "offsetResetPolicy",
+    "allowIdleConsumers",
+    "excludePersistentLag",
+    "scaleToZeroOnInvalidOffset",
+    "limitToPartitionsWithLag",
+    "ensureEvenDistributionOfPartitions",
+    "fullMetadata",
+    "version",
+    "tls",
+    "unsafeSsl",
+    "sasl",
+    "saslTokenProvider",
+}
+
+
+def test_kafka_triggers_name_only_parameters_the_scaler_knows():
+    for scaled_object in manifests("prod", "ScaledObject").values():
+        for trigger in scaled_object["spec"]["triggers"]:
+            names = {name.removesuffix("FromEnv") for name in trigger["metadata"]}
+            assert names - KAFKA_SCALER_PARAMETERS == set()

@@ -112,3 +112,9 @@ def test_runbook_anchors_exist():
     }
     for rule in rules():
         assert rule["annotations"]["runbook"].split("#", 1)[1] in headings
+
+
+@pytest.mark.parametrize("rule", rules(), ids=lambda rule: rule["alert"])
+def test_every_rule_waits_a_valid_duration(rule):
+    if "for" in rule:
+        assert promql_parser.parse_duration(rule["for"]).total_seconds() > 0
