@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials
+from starlette.routing import BaseRoute
 
 from shared.auth import Principal, authenticate, bearer
 from shared.problems import Problem
@@ -101,8 +102,33 @@ ACCESS: dict[str, dict[str, Access]] = {
         "create_rule": MANAGE,
         "list_rules": READ,
         "get_rule": READ,
+        "update_rule": MANAGE,
+        "disable_rule": MANAGE,
+        "enable_rule": MANAGE,
+        "delete_rule": MANAGE,
+        "try_new_rule": MANAGE,
+        "try_saved_rule": MANAGE,
         "list_alerts": READ,
+        "count_alerts": READ,
         "get_alert": READ,
+        "acknowledge_alert": WORK,
+        "resolve_alert": WORK,
+        "create_silence": MANAGE,
+        "list_silences": READ,
+        "get_silence": READ,
+        "expire_silence": MANAGE,
+        "create_channel": MANAGE,
+        "list_channels": READ,
+        "get_channel": READ,
+        "update_channel": MANAGE,
+        "delete_channel": MANAGE,
+        "test_channel": MANAGE,
+        "get_policy": READ,
+        "put_policy": MANAGE_ORGANISATION,
+        "list_chains": READ,
+        "get_chain": READ,
+        "put_chain": MANAGE_ORGANISATION,
+        "delete_chain": MANAGE_ORGANISATION,
     },
     "improvement": {
         "create_responsibility": MANAGE,
@@ -152,35 +178,35 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def operation_of(route: APIRoute) -> str:
+def operation_of(route: RouteContext) -> str:
     """A route's operation id as its OpenAPI document shows it (an explicit ``operation_id`` wins)."""
-    return route.operation_id or route.unique_id
+    return str(route.operation_id or route.unique_id)
 
 
-def api_routes(routes: Iterable[Any]) -> list[APIRoute]:
-    """The API routes among an app's routes."""
-    return [route for route in routes if isinstance(route, APIRoute)]
+def api_routes(routes: Sequence[BaseRoute]) -> list[RouteContext]:
+    """An app's API routes as served (included routers flattened, with the app's operation ids)."""
+    return [context for context in iter_route_contexts(routes) if isinstance(context.original_route, APIRoute)]
 
 
-def resolve_access(service: str, routes: Iterable[Any]) -> dict[str, Access]:
-    """Each route's row by operation id; routes without one are logged and answer only admins."""
-    resolved: dict[str, Access] = {}
+def resolve_access(service: str, routes: Sequence[BaseRoute]) -> dict[int, Access]:
+    """Each API route's row by the route object's id (routes are unhashable); routes without one answer only admins."""
+    resolved: dict[int, Access] = {}
     for route in api_routes(routes):
         if not route.include_in_schema:
-            resolved[operation_of(route)] = PUBLIC
+            resolved[id(route.original_route)] = PUBLIC
             continue
         row = access_row(service, operation_of(route))
         if row is None:
             log.error(
                 "operation without a row in shared/access.py: only admins may call it",
-                extra={"service": service, "operation": operation_of(route), "path": route.path},
+                extra={"service": service, "operation": operation_of(route), "path": route.path_format},
             )
             row = UNLISTED
-        resolved[operation_of(route)] = row
+        resolved[id(route.original_route)] = row
     return resolved
 
 
-def unlisted_operations(service: str, routes: Iterable[Any]) -> list[str]:
+def unlisted_operations(service: str, routes: Sequence[BaseRoute]) -> list[str]:
     """The operation ids of a service's documented routes that have no row."""
     return [
         operation_of(route)
@@ -193,9 +219,9 @@ async def enforce_access(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
     """App-wide dependency: the caller's token and roles must allow the matched route's operation."""
-    route = request.scope.get("route")
-    table: Mapping[str, Access] = request.app.state.access
-    access = table.get(operation_of(route), UNLISTED) if isinstance(route, APIRoute) else UNLISTED
+    table: Mapping[int, Access] = request.app.state.access
+    # The matched route as FastAPI puts it in the scope: the original route object of the router.
+    access = table.get(id(request.scope.get("route")), UNLISTED)
     if access.public:
         return
     principal = await authenticate(request, credentials)
@@ -205,20 +231,20 @@ async def enforce_access(
         raise Problem(403, "Forbidden", f"this needs one of the roles: {', '.join(sorted(access.roles))}")
 
 
-def render_table(services: Mapping[str, Iterable[Any]]) -> str:
+def render_table(services: Mapping[str, Sequence[BaseRoute]]) -> str:
     """The access table as markdown, one row per operation of each service (their routes given)."""
     lines = [
         "| service | operation | method and path | who may call it |",
         "|---|---|---|---|",
     ]
     for service, routes in services.items():
-        for route in sorted(api_routes(routes), key=lambda r: (r.path, sorted(r.methods or ()))):
+        for route in sorted(api_routes(routes), key=lambda r: (r.path_format, sorted(r.methods or ()))):
             if not route.include_in_schema:
                 continue
             row = access_row(service, operation_of(route))
             who = row.describe() if row else "**no row: admins only**"
             methods = "/".join(sorted(route.methods or ()))
-            lines.append(f"| {service} | `{operation_of(route)}` | `{methods} {route.path}` | {who} |")
+            lines.append(f"| {service} | `{operation_of(route)}` | `{methods} {route.path_format}` | {who} |")
     return "\n".join(lines) + "\n"
 
 
@@ -234,7 +260,7 @@ def with_table(document: str, table: str) -> str:
     return pattern.sub(lambda _: f"{BEGIN}\n{table}{END}", document)
 
 
-def service_routes() -> dict[str, list[Any]]:
+def service_routes() -> dict[str, list[BaseRoute]]:
     """Every service's routes as its app serves them (the shared dead-letter and audit routes included)."""
     from devstack.cli import SERVICES
     from shared.app import service_app_routes

@@ -90,6 +90,10 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
                 continue
             operation["security"] = [{SECURITY_SCHEME: []}]
             responses = operation.setdefault("responses", {})
+            # Errors a view declares itself are answered as problems too (shared/problems.py).
+            for status, response in responses.items():
+                if str(status).startswith(("4", "5")):
+                    response["content"] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
             for status in error_statuses(path, method, operation):
                 description, headers = ERRORS[status]
                 response: dict[str, Any] = {

@@ -1,0 +1,67 @@
+"""Every service's OpenAPI document declares the bearer scheme and its problem+json errors on every operation."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from devstack.cli import SERVICES
+from shared.app import create_app
+from shared.auth import ensure_signing_key
+from shared.settings import PlatformSettings
+
+METHODS = {"get", "put", "post", "patch", "delete"}
+
+
+@pytest.fixture(scope="module")
+def public_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_signing_key(tmp_path_factory.mktemp("keys"))[1]
+
+
+def _document(service: str, public_key: Path) -> dict:
+    definition = importlib.import_module(f"services.{service}.main").DEFINITION
+    extra = {"pseudonym_key": SecretStr("k")} if "pseudonym_key" in definition.settings_type.model_fields else {}
+    settings = definition.settings_type(port=0, database="x", **extra)
+    platform = PlatformSettings(kafka_bootstrap="x:1", mongo_uri="mongodb://x", auth_public_key_file=public_key)
+    return create_app(definition, platform, settings).openapi()
+
+
+def _operations(document: dict):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield path, method, operation
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_operation__declares_the_bearer_scheme_and_its_errors_as_problem_json(service, public_key):
+    document = _document(service, public_key)
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    for path, method, operation in _operations(document):
+        assert operation["security"] == [{"bearerAuth": []}], (path, method)
+        responses = operation["responses"]
+        expected = {"401", "403", "429", "503"} | ({"404"} if "{" in path else set())
+        if method != "get":
+            expected.add("409")
+        assert expected <= set(responses), (path, method)
+        for status, response in responses.items():
+            if status.startswith(("4", "5")):
+                content = response["content"]
+                assert list(content) == ["application/problem+json"], (path, method, status)
+                assert content["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_operation_ids__are_the_endpoint_names(service, public_key):
+    ids = [operation["operationId"] for _, _, operation in _operations(_document(service, public_key))]
+    assert ids and all(name.isidentifier() and not name.endswith(("_get", "_post")) for name in ids), ids
+
+
+def test_validation_errors__are_documented_as_problems_not_fastapi_defaults(public_key):
+    document = _document("feedback", public_key)
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    post = document["paths"]["/api/v1/feedback"]["post"]["responses"]
+    assert {"413", "422"} <= set(post)
