@@ -70,7 +70,9 @@ def unit_created(org: str, path: str, kind: str = "branch") -> Envelope[Any]:
     )
 
 
-def score(org: str, path: str, csat: float | None, *, n: int = 10, period: str = "all") -> Envelope[Any]:
+def score(
+    org: str, path: str, csat: float | None, *, n: int = 10, period: str = "all", start: datetime | None = None
+) -> Envelope[Any]:
     """A score.updated event of a unit's CSAT (share of 4–5 ratings, %)."""
     figure = IndicatorScore(value=csat, score=csat, sample_size=n, insufficient=False)
     return envelope(
@@ -79,6 +81,7 @@ def score(org: str, path: str, csat: float | None, *, n: int = 10, period: str =
             unit_id=path.rpartition("/")[2],
             unit_path=path,
             period=period,
+            period_start=start,
             sample_size=n,
             indicators={"csat": figure, "composite": figure},
             composite=csat,
