@@ -280,10 +280,11 @@ class ActionAssigned(Event):
 
 
 class ActionUpdated(Event):
-    """An improvement action changed: its state (``previous_status`` set), or anything else (``change`` says what).
+    """An improvement action changed: its state (``previous_status`` differs from ``status``), or anything else.
 
-    ``status`` ``in_progress`` means the responsible person took the action in hand: the alerts
-    service acknowledges the alert.
+    ``change`` says what: ``status``, or ``reminder``, ``overdue``, ``escalated_*``, ``commented``…, which
+    keep ``previous_status`` equal to ``status``. ``status`` ``in_progress`` after another state means the
+    responsible person took the action in hand: the alerts service acknowledges the alert.
     """
 
     topic: ClassVar[str] = "action.updated"

@@ -95,7 +95,7 @@ def updated_event(
         alert_id=action.get("alert_id"),
         group_id=action.get("group_id"),
         status=status,
-        previous_status=previous_status,
+        previous_status=status if previous_status is None else previous_status,
         by=by,
         change=change,
         detail=detail,
