@@ -16,7 +16,7 @@ UNSET = {
     "kubernetes": {"QL_AUTH_PUBLIC_KEY_FILE": "production verifies tokens with the identity provider's JWKS"},
 }
 # Variables a deployment sets that are read by a library rather than a settings class.
-LIBRARY_VARIABLES = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
+LIBRARY_VARIABLES = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"}
 
 
 def environments() -> list[tuple[str, str, dict[str, str]]]:
