@@ -1,0 +1,131 @@
+"""The audit log on the real database: entries commit with their change or not at all, filters, CSV, access."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from pymongo import UpdateOne
+from pymongo.errors import DuplicateKeyError
+
+from shared import audit
+from shared.access import ACCESS, MANAGE, READ
+from shared.app import create_app
+from shared.auth import CurrentPrincipal
+from shared.problems import NotFound, Problem
+from shared.runtime import Runtime, ServiceDefinition, get_runtime
+from shared.settings import ServiceSettings
+from tests.harness import RunningService, Stack, unique
+
+pytestmark = pytest.mark.integration
+
+NOTES = "notes"
+RuntimeDep = Annotated[Runtime[Any], Depends(get_runtime)]
+router = APIRouter(prefix="/api/v1/notes")
+
+
+class NoteIn(BaseModel):
+    id: str
+    text: str
+
+
+@router.post("", status_code=201)
+async def create_note(note_in: NoteIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    note = {"_id": note_in.id, "org": principal.org, "text": note_in.text}
+    unit = runtime.unit_of_work()
+    unit.insert(NOTES, note)
+    audit.record(unit, principal, "create", "note", note_in.id, None, {"text": note_in.text})
+    try:
+        await runtime.commit(unit)
+    except DuplicateKeyError as error:
+        raise Problem(409, "Conflict", f"note {note_in.id!r} exists") from error
+    return {"id": note_in.id}
+
+
+@router.patch("/{note_id}")
+async def update_note(note_id: str, note_in: NoteIn, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict:
+    before = await runtime.db[NOTES].find_one({"_id": note_id, "org": principal.org})
+    if before is None:
+        raise NotFound("note", note_id)
+    unit = runtime.unit_of_work()
+    unit.write(NOTES, UpdateOne({"_id": note_id}, {"$set": {"text": note_in.text}}))
+    audit.record(unit, principal, "update", "note", note_id, {"text": before["text"]}, {"text": note_in.text})
+    await runtime.commit(unit)
+    return {"id": note_id}
+
+
+class NotesSettings(ServiceSettings):
+    port: int = 0
+    database: str = "notes"
+
+
+@pytest.fixture(scope="module")
+async def notes(stack: Stack) -> AsyncIterator[RunningService]:
+    ACCESS["notes"] = {"create_note": MANAGE, "update_note": READ}
+    definition = ServiceDefinition(name="notes", settings_type=NotesSettings, routers=[router])
+    settings = NotesSettings(database=unique("notes"))
+    service = await RunningService(create_app(definition, stack.platform(), settings)).start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+        ACCESS.pop("notes")
+
+
+async def test_audit__records_each_change_in_its_transaction_and_lists_it_to_admins(stack: Stack, notes):
+    org = unique("org")
+    manager = stack.headers(org, "quality_manager")
+    async with httpx.AsyncClient(base_url=notes.url, headers=stack.headers(org, "admin")) as http:
+        assert (
+            await http.post("/api/v1/notes", json={"id": "n-1", "text": "first"}, headers=manager)
+        ).status_code == 201
+        # The second insert fails its transaction: its audit entry must not survive it.
+        again = await http.post("/api/v1/notes", json={"id": "n-1", "text": "again"}, headers=manager)
+        assert again.status_code == 409
+        assert (await http.post("/api/v1/notes", json={"id": "n-2", "text": "other"})).status_code == 201
+        assert (await http.patch("/api/v1/notes/n-1", json={"id": "n-1", "text": "second"})).status_code == 200
+
+        listed = (await http.get("/api/v1/audit/notes")).json()
+        assert [(e["action"], e["object_id"]) for e in listed["items"]] == [
+            ("create", "n-1"),
+            ("create", "n-2"),
+            ("update", "n-1"),
+        ]
+        created, _, updated = listed["items"]
+        assert created["before"] is None and created["after"] == {"text": "first"}
+        assert created["actor"] == "developer" and created["roles"] == ["quality_manager"]
+        assert updated["before"] == {"text": "first"} and updated["after"] == {"text": "second"}
+
+        one_note = (await http.get("/api/v1/audit/notes", params={"kind": "note", "object_id": "n-1"})).json()
+        assert [e["action"] for e in one_note["items"]] == ["create", "update"]
+        by_actor = (await http.get("/api/v1/audit/notes", params={"actor": "someone-else"})).json()
+        assert by_actor["items"] == []
+        later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+        assert (await http.get("/api/v1/audit/notes", params={"since": later})).json()["items"] == []
+        assert len((await http.get("/api/v1/audit/notes", params={"until": later})).json()["items"]) == 3
+
+        first = (await http.get("/api/v1/audit/notes", params={"limit": 2})).json()
+        rest = (await http.get("/api/v1/audit/notes", params={"limit": 2, "cursor": first["next_cursor"]})).json()
+        assert [e["id"] for e in first["items"] + rest["items"]] == [e["id"] for e in listed["items"]]
+        assert rest["next_cursor"] is None
+
+        exported = await http.get("/api/v1/audit/notes/export", params={"object_id": "n-1"})
+        assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(exported.text)))
+        assert [(r["action"], r["actor"]) for r in rows] == [("create", "developer"), ("update", "developer")]
+        assert json.loads(rows[1]["before"]) == {"text": "first"}
+
+        other_org = await http.get("/api/v1/audit/notes", headers=stack.headers(unique("org"), "admin"))
+        assert other_org.json()["items"] == []
+        for role in ("quality_manager", "analyst", "integration"):
+            refused = await http.get("/api/v1/audit/notes", headers=stack.headers(org, role))
+            assert refused.status_code == 403
+            assert refused.headers["content-type"] == "application/problem+json"
