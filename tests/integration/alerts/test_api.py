@@ -1,0 +1,145 @@
+"""The REST API: validation naming the field, scopes (404 outside, 403 without role), revisions, try,
+counts, and an unreachable channel that never blocks alerting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.alerts.notify import new_webhook_secret
+from tests.harness import eventually, staged_events
+from tests.integration.alerts.conftest import Org, db_of, score
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"threshold": 60, "period": "rolling_7d"}, "threshold.period"),
+        ({"threshold": 60, "clear_bound": 50}, "threshold"),
+        ({"kind": "baseline"}, "baseline.change"),
+        ({"kind": "spc", "lambda": 1.5}, "spc.lambda"),
+        ({"kind": "spc", "western_electric": [5]}, "spc.western_electric.0"),
+        ({"kind": "event", "match": "rumour"}, "event.match"),
+        ({"kind": "burn_rate", "objective": 0.9}, "burn_rate"),
+        (
+            {"kind": "burn_rate", "windows": [{"burn_rate": 2, "long_seconds": 600, "short_seconds": 900}]},
+            "burn_rate.windows.0",
+        ),
+        ({"kind": "sql"}, ""),
+    ],
+)
+async def test_rules__bad_parameters_answer_problem_json_naming_the_field(org: Org, body, field):
+    response = await org.http.post("/api/v1/rules", json={"name": "bad", **body})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert any(f.startswith(field) for f in fields), fields
+
+
+async def test_rules__an_unknown_indicator_is_refused(org: Org):
+    response = await org.http.post("/api/v1/rules", json={"name": "x", "indicator": "happiness", "threshold": 1})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "indicator"
+
+
+async def test_rules__updates_are_revisions_and_alerts_name_theirs(org: Org):
+    await org.tree("north", "north/b-001")
+    rule = await org.rule(indicator="csat", threshold=60, min_samples=5, level="orange")
+    response = await org.http.put(
+        f"/api/v1/rules/{rule['id']}", json={"name": "CSAT floor", "threshold": 70, "min_samples": 5, "level": "red"}
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["revision"], response.json()["threshold"]) == (2, 70)
+    await org.send(score(org.name, "north/b-001", 65))
+    [alert] = await org.alerts(status="firing")
+    assert (alert["rule_revision"], alert["level"], alert["threshold"]) == (2, "red", 70)
+    assert (await org.http.post(f"/api/v1/rules/{rule['id']}/disable")).json()["enabled"] is False
+    assert (await org.http.delete(f"/api/v1/rules/{rule['id']}")).status_code == 204
+    assert (await org.http.get(f"/api/v1/rules/{rule['id']}")).status_code == 404
+
+
+async def test_scopes__other_organisations_and_sibling_subtrees_answer_404(org: Org):
+    await org.tree("north", "north/b-001", "south")
+    rule = await org.rule(scope="north", indicator="csat", threshold=60, min_samples=5)
+    silence = (
+        await org.http.post("/api/v1/silences", json={"matchers": {"scope": "north"}, "dates": ["2026-10-01"]})
+    ).json()
+    await org.send(score(org.name, "north/b-001", 30))
+    [alert] = await org.alerts(status="firing")
+    stranger = org.client("admin")
+    stranger.headers.update(org.stack.headers("another-org", "admin"))
+    async with stranger, org.client("quality_manager", scopes=("south",)) as sibling:
+        for client in (stranger, sibling):
+            assert (await client.get(f"/api/v1/alerts/{alert['id']}")).status_code == 404
+            assert (await client.get(f"/api/v1/rules/{rule['id']}")).status_code == 404
+            assert (await client.get(f"/api/v1/silences/{silence['id']}")).status_code == 404
+            assert (await client.get("/api/v1/alerts")).json()["items"] == []
+        assert (await sibling.get("/api/v1/alerts", params={"unit": "north"})).status_code == 404
+
+
+async def test_scopes__changes_need_the_role_and_a_scope_inside_ones_own(org: Org):
+    async with (
+        org.client("analyst") as analyst,
+        org.client("quality_manager", scopes=("north",)) as regional,
+    ):
+        rule = {"name": "x", "threshold": 60}
+        assert (await analyst.post("/api/v1/rules", json=rule)).status_code == 403
+        assert (await regional.post("/api/v1/rules", json=rule)).status_code == 403  # scope * is wider
+        assert (await regional.post("/api/v1/rules", json={**rule, "scope": "south"})).status_code == 403
+        assert (await regional.post("/api/v1/rules", json={**rule, "scope": "north"})).status_code == 201
+        chain = {"steps": [{"wait_minutes": 5, "notify": ["owner_up"]}]}
+        assert (await regional.put("/api/v1/escalations/red", json=chain)).status_code == 403
+        assert (await org.http.put("/api/v1/escalations/red", json=chain)).status_code == 200
+
+
+async def test_counts__by_level_and_status_for_a_subtree(org: Org):
+    await org.tree("north", "north/b-001", "south", "south/b-002")
+    await org.rule(indicator="csat", threshold=60, min_samples=5, level="orange")
+    await org.send(score(org.name, "north/b-001", 30), score(org.name, "south/b-002", 30))
+    counts = (await org.http.get("/api/v1/alerts/counts", params={"unit": "north"})).json()
+    assert counts["by_level"] == {"orange": 1} and counts["by_status"] == {"firing": 1}
+    everything = (await org.http.get("/api/v1/alerts/counts")).json()
+    assert everything["by_level_and_status"] == {"orange": {"firing": 2}}
+
+
+async def test_try__answers_when_a_rule_would_have_fired_and_cleared(org: Org):
+    await org.tree("north", "north/b-001")
+    await org.rule(indicator="csat", threshold=10, min_samples=5, period="day")  # keeps the daily series
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    values = [80, 75, 55, 50, 72, 80]
+    await org.send(
+        *[
+            score(org.name, "north/b-001", v, period="day", start=start + timedelta(days=i))
+            for i, v in enumerate(values)
+        ]
+    )
+    candidate = {"name": "try", "indicator": "csat", "threshold": 60, "clear_bound": 70, "period": "day"}
+    response = await org.http.post("/api/v1/rules/try", json={"unit_id": "b-001", "rule": candidate})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["points"] == 6
+    assert [(t["at"][:10], t["firing"]) for t in result["transitions"]] == [("2026-03-03", True), ("2026-03-05", False)]
+
+
+async def test_unreachable_channel__never_blocks_alerting_and_logs_its_attempts(org: Org):
+    await org.tree("north", "north/b-001")
+    config = {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": new_webhook_secret()}
+    channel = {"name": "gone", "config": config}
+    response = await org.http.post("/api/v1/channels", json=channel)
+    assert response.status_code == 201, response.text
+    await org.rule(indicator="csat", threshold=60, min_samples=5)
+    await org.send(score(org.name, "north/b-001", 30))
+    [alert] = await org.alerts(status="firing")
+    breaches = await staged_events(db_of(org.service), "threshold.breached")
+    assert any(e["value"]["alert_id"] == alert["id"] for e in breaches)
+
+    async def attempted() -> list:
+        detail = (await org.http.get(f"/api/v1/alerts/{alert['id']}")).json()
+        return [d for d in detail["deliveries"] if d["attempts"]]
+
+    [delivery] = await eventually(attempted)
+    assert delivery["status"] == "retrying"
+    assert delivery["attempts"][0]["ok"] is False
