@@ -10,7 +10,8 @@ from devstack.processes import ROUTES, nginx_binary
 
 
 def test_generated_files_are_up_to_date():
-    assert [str(path.relative_to(generate.ROOT)) for path in generate.stale()] == []
+    stale = [str(path.relative_to(generate.ROOT)) for path in generate.stale()]
+    assert stale == [], "run `python -m deploy.generate` (make deploy-files) and commit the result"
 
 
 def test_gateway_has_the_embedded_defaults_routes():

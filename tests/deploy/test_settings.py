@@ -30,8 +30,14 @@ def environments() -> list[tuple[str, str, dict[str, str]]]:
 @pytest.mark.parametrize(("kind", "service", "environment"), environments())
 def test_every_setting_is_set_and_every_variable_is_a_setting(kind, service, environment):
     read = setting_names()[service]
-    assert read - environment.keys() == set(UNSET[kind])
-    assert environment.keys() - read - LIBRARY_VARIABLES == set()
+    where = {
+        "compose": "deploy/compose/compose.yaml",
+        "kubernetes": "deploy/k8s/base/kustomization.yaml (secrets: the Deployment's env and the dev overlay)",
+    }[kind]
+    missing = read - environment.keys() - set(UNSET[kind])
+    assert missing == set(), f"set these in {where} and run `python -m deploy.generate`"
+    assert set(UNSET[kind]) <= read - environment.keys(), "a setting left unset on purpose is set now: update UNSET"
+    assert environment.keys() - read - LIBRARY_VARIABLES == set(), f"{where} sets variables no settings class reads"
 
 
 @pytest.mark.parametrize(("kind", "service", "environment"), environments())
