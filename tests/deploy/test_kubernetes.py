@@ -163,3 +163,29 @@ def test_kafka_triggers_name_only_parameters_the_scaler_knows():
         for trigger in scaled_object["spec"]["triggers"]:
             names = {name.removesuffix("FromEnv") for name in trigger["metadata"]}
             assert names - KAFKA_SCALER_PARAMETERS == set()
+
+
+def _pods(overlay: str, selector: dict) -> list[dict]:
+    workloads = [*manifests(overlay, "Deployment").values(), *manifests(overlay, "StatefulSet").values()]
+    templates = [w["spec"]["template"] for w in workloads]
+    return [t for t in templates if selector.items() <= t["metadata"]["labels"].items()]
+
+
+def _port_names(pod: dict) -> set[str]:
+    return {port.get("name") for container in pod["spec"]["containers"] for port in container.get("ports", [])}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_named_ports_of_policies_and_services_exist_on_their_pods(overlay):
+    for name, policy in manifests(overlay, "NetworkPolicy").items():
+        pods = _pods(overlay, policy["spec"]["podSelector"].get("matchLabels", {}))
+        for rule in policy["spec"].get("ingress", []):
+            for port in rule.get("ports", []):
+                if isinstance(port["port"], str):
+                    assert pods and all(port["port"] in _port_names(pod) for pod in pods), (name, port)
+    for name, service in manifests(overlay, "Service").items():
+        pods = _pods(overlay, service["spec"]["selector"])
+        assert pods, f"Service {name} selects no pod"
+        for port in service["spec"]["ports"]:
+            if isinstance(port.get("targetPort"), str):
+                assert all(port["targetPort"] in _port_names(pod) for pod in pods), (name, port)
