@@ -429,4 +429,9 @@ def _required(headers: dict[str, str], name: str) -> str:
 
 
 def _first_line(error: Exception) -> str:
+    # The fields and what is wrong with them, never the values: a reason is kept with the dead letter and
+    # logged, and the values may be personal data.
+    if isinstance(error, ValidationError):
+        problems = error.errors(include_url=False, include_input=False, include_context=False)
+        return "; ".join(f"{'.'.join(map(str, p['loc'])) or 'payload'}: {p['msg']}" for p in problems)[:500]
     return " ".join(str(error).split())[:500]
