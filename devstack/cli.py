@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import secrets
@@ -10,12 +11,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import httpx
 
-from devstack.processes import Child, port_in_use, start_broker, start_database, start_gateway
+from devstack.processes import Child, free_port, port_in_use, start_broker, start_database, start_gateway
+from devstack.supervisor import GaveUp, Part, Supervisor
 from shared.auth import ROLES, ensure_signing_key, issue_token
 from shared.tree import WHOLE_ORGANISATION
 
@@ -79,7 +82,7 @@ def _wait_ready(name: str, child: Child, timeout: float = 90) -> None:
 
 
 def run(_: argparse.Namespace) -> int:
-    """Start broker, database, the four services and the gateway; stop them all on Ctrl-C."""
+    """Start broker, database, the four services and the gateway, keep them running; stop them all on Ctrl-C."""
     busy = [
         f"{part} (port {port_of(part)}, QL_{part.upper()}_PORT)" for part in DEFAULT_PORTS if port_in_use(port_of(part))
     ]
@@ -90,7 +93,7 @@ def run(_: argparse.Namespace) -> int:
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **service_environment(data)}
-    children: list[Child] = []
+    supervisor = Supervisor(log=lambda line: print(line, flush=True))
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -100,36 +103,47 @@ def run(_: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        _start_everything(children, env, data)
+        _start_everything(supervisor, env, data)
         _announce(data)
         while not stopping:
-            dead = next((c for c in children if c.process.poll() is not None), None)
-            if dead:
-                print(f"{dead.name} exited with {dead.process.returncode}; see {logs}/{dead.name}.log", flush=True)
-                return 1
+            supervisor.check()
             time.sleep(0.5)
         return 0
+    except GaveUp as error:
+        print(f"giving up: {error}; see {logs}", flush=True)
+        return 1
     except (RuntimeError, TimeoutError) as error:
         print(f"could not start QualityLoop: {error} (logs in {logs})", flush=True)
         return 1
     finally:
         print("stopping…", flush=True)
         # Gateway first (no new requests), then services (they finish their batches), then the servers.
-        for child in reversed(children):
-            child.stop()
+        supervisor.stop_all()
         print("stopped", flush=True)
 
 
-def _start_everything(children: list[Child], env: dict[str, str], data: Path) -> None:
-    """Start the parts in dependency order, appending each to ``children`` as soon as it runs."""
+def _start_everything(supervisor: Supervisor, env: dict[str, str], data: Path) -> None:
+    """Start the parts in dependency order under the supervisor, each ready before the next that needs it."""
     logs = data / "logs"
-    children.append(start_broker(port_of("broker"), logs / "broker.log"))
-    children.append(start_database(port_of("database"), data / "db", logs / "database.log"))
+    readiness_port = free_port()
+    supervisor.serve_readiness(readiness_port)
+    supervisor.start(Part("broker", lambda: start_broker(port_of("broker"), logs / "broker.log")))
+    supervisor.start(Part("database", lambda: start_database(port_of("database"), data / "db", logs / "database.log")))
     for name in SERVICES:
-        children.append(_start_service(name, env, logs / f"{name}.log"))
-    for child in children[2:]:
-        _wait_ready(child.name, child)
-    children.append(start_gateway(port_of("gateway"), {n: port_of(n) for n in SERVICES}, data / "gateway"))
+        supervisor.start(
+            Part(name, functools.partial(_start_service, name, env, logs / f"{name}.log"), _wait_ready_part(name))
+        )
+    upstreams = {n: port_of(n) for n in SERVICES}
+    supervisor.start(
+        Part(
+            "gateway",
+            lambda: start_gateway(port_of("gateway"), upstreams, data / "gateway", readiness_port=readiness_port),
+        )
+    )
+
+
+def _wait_ready_part(name: str) -> Callable[[Child], None]:
+    return lambda child: _wait_ready(name, child)
 
 
 def _start_service(name: str, env: dict[str, str], log_path: Path) -> Child:

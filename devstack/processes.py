@@ -130,9 +130,16 @@ def nginx_binary() -> str:
     return found
 
 
-def render_gateway_config(port: int, upstreams: Mapping[str, int], runtime_dir: Path) -> str:
-    """The nginx config of the gateway, from the template in deploy/gateway/."""
+def render_gateway_config(
+    port: int, upstreams: Mapping[str, int], runtime_dir: Path, *, readiness_port: int | None = None
+) -> str:
+    """The nginx config of the gateway, from the template in deploy/gateway/.
+
+    With ``readiness_port`` (the supervisor's), the gateway's ``/readyz`` says which part is down.
+    """
     locations = []
+    if readiness_port is not None:
+        locations.append(f"        location = /readyz {{ proxy_pass http://127.0.0.1:{readiness_port}/readyz; }}\n")
     for service, prefixes in ROUTES.items():
         for prefix in prefixes:
             locations.append(f"        location /api/v1/{prefix} {{ proxy_pass http://{service}; }}\n")
@@ -154,11 +161,13 @@ def render_gateway_config(port: int, upstreams: Mapping[str, int], runtime_dir: 
     )
 
 
-def start_gateway(port: int, upstreams: Mapping[str, int], runtime_dir: Path) -> Child:
+def start_gateway(
+    port: int, upstreams: Mapping[str, int], runtime_dir: Path, *, readiness_port: int | None = None
+) -> Child:
     """nginx in the foreground with the gateway config, its pid, logs and temp files under runtime_dir."""
     runtime_dir.mkdir(parents=True, exist_ok=True)
     conf = runtime_dir / "nginx.conf"
-    conf.write_text(render_gateway_config(port, upstreams, runtime_dir))
+    conf.write_text(render_gateway_config(port, upstreams, runtime_dir, readiness_port=readiness_port))
     process = _spawn(
         "gateway",
         [nginx_binary(), "-p", str(runtime_dir), "-c", str(conf), "-e", str(runtime_dir / "error.log")],

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,31 +14,9 @@ import pytest
 from devstack.cli import SERVICES
 from devstack.processes import free_port
 from shared.auth import issue_token
+from tests.e2e.local_run import interrupt, start, wait_for_banner
 
 pytestmark = pytest.mark.e2e
-
-
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "devstack.cli", "run"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-def _wait_for_banner(process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if "QualityLoop is running." in log.read_text():
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"qualityloop run exited early:\n{log.read_text()}")
-        time.sleep(0.5)
-    raise AssertionError(f"no banner after {timeout} s:\n{log.read_text()}")
-
-
-def _interrupt(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGINT)
-    return process.wait(60)
 
 
 def test_run__serves_through_the_gateway_stops_on_ctrl_c_and_keeps_its_data(tmp_path: Path):
@@ -50,26 +26,26 @@ def test_run__serves_through_the_gateway_stops_on_ctrl_c_and_keeps_its_data(tmp_
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     log = tmp_path / "first-run.log"
 
-    first = _start(env, log)
+    first = start(env, log)
     try:
-        _wait_for_banner(first, log)
+        wait_for_banner(first, log)
         assert gateway in log.read_text()
         key = (tmp_path / "data" / "keys" / "signing-key.pem").read_bytes()
         auth = {"Authorization": f"Bearer {issue_token(key, org='acme', roles=['admin'])}"}
         created = httpx.post(f"{gateway}/api/v1/units", json={"id": "hq", "name": "总部"}, headers=auth)
         assert created.status_code == 201, created.text
     finally:
-        assert _interrupt(first) == 0
+        assert interrupt(first) == 0
     assert "stopped" in log.read_text()
 
     log = tmp_path / "second-run.log"
-    second = _start(env, log)
+    second = start(env, log)
     try:
-        _wait_for_banner(second, log)
+        wait_for_banner(second, log)
         kept = httpx.get(f"{gateway}/api/v1/units/hq", headers=auth)
         assert kept.status_code == 200 and kept.json()["name"] == "总部"
     finally:
-        assert _interrupt(second) == 0
+        assert interrupt(second) == 0
 
 
 def test_run__refuses_to_start_on_a_port_already_in_use(tmp_path: Path):
