@@ -1,8 +1,9 @@
 """deploy/compose/compose.yaml: valid per the Compose specification, and the topology the issue asks for."""
 
 import jsonschema
+import yaml
 
-from deploy.generate import COMPOSE, SERVICES
+from deploy.generate import COMPOSE, OBSERVABILITY, SERVICE_PORTS, SERVICES
 from tests.deploy.deploy_files import SCHEMAS, compose, compose_environment, json_file
 
 
@@ -74,3 +75,13 @@ def test_the_gateway_collector_shares_the_gateways_network_for_its_syslog():
     services = compose()["services"]
     assert services["gateway-collector"]["network_mode"] == "service:gateway"
     assert "syslog:server=127.0.0.1:5140" in (COMPOSE / "gateway" / "nginx.conf").read_text()
+
+
+def test_prometheus_scrapes_every_instance_of_every_service_and_loads_the_rules():
+    config = yaml.safe_load((OBSERVABILITY / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for service in SERVICES:
+        dns = jobs[service]["dns_sd_configs"][0]
+        assert dns == {"names": [service], "type": "A", "port": SERVICE_PORTS[service]}
+    mounts = dict(volume.split(":")[1::-1] for volume in compose()["services"]["prometheus"]["volumes"][:2])
+    assert mounts[config["rule_files"][0]] == "../observability/rules.yaml"
