@@ -21,9 +21,11 @@ GATEWAY_TEMPLATE = ROOT / "deploy" / "gateway" / "nginx.conf.template"
 ROUTES: dict[str, tuple[str, ...]] = {
     "feedback": ("units", "feedback", "erasures"),
     "scoring": ("index-systems", "scores"),
-    "alerts": ("rules", "alerts", "silences", "channels"),
+    "alerts": ("rules", "alerts", "silences", "channels", "escalations"),
     "improvement": ("responsibilities", "actions", "plans", "risks"),
 }
+# Paths every service serves under its own name (shared/dead_letters.py, shared/audit.py).
+SHARED_PREFIXES = ("dead-letters", "audit")
 
 
 class _GatewayTemplate(Template):
@@ -130,20 +132,40 @@ def nginx_binary() -> str:
     return found
 
 
-def render_gateway_config(
-    port: int, upstreams: Mapping[str, int], runtime_dir: Path, *, readiness_port: int | None = None
-) -> str:
-    """The nginx config of the gateway, from the template in deploy/gateway/.
+@dataclass(frozen=True)
+class GatewayLimits:
+    """The gateway's per-client rate limit and body-size limit."""
 
-    With ``readiness_port`` (the supervisor's), the gateway's ``/readyz`` says which part is down.
-    """
+    rate: str = "20000r/s"
+    burst: int = 5000
+    max_body_size: str = "8m"
+
+
+@dataclass(frozen=True)
+class GatewayTls:
+    """TLS termination for production: the certificate chain and key files, and where to listen."""
+
+    certificate: Path
+    key: Path
+    port: int = 443
+    host: str | None = None
+
+
+def render_gateway_config(
+    port: int,
+    upstreams: Mapping[str, int],
+    runtime_dir: Path,
+    *,
+    limits: GatewayLimits = GatewayLimits(),
+    tls: GatewayTls | None = None,
+) -> str:
+    """The nginx config of the gateway, from the template in deploy/gateway/ (with TLS when ``tls`` is given)."""
     locations = []
-    if readiness_port is not None:
-        locations.append(f"        location = /readyz {{ proxy_pass http://127.0.0.1:{readiness_port}/readyz; }}\n")
     for service, prefixes in ROUTES.items():
         for prefix in prefixes:
             locations.append(f"        location /api/v1/{prefix} {{ proxy_pass http://{service}; }}\n")
-        locations.append(f"        location /api/v1/dead-letters/{service} {{ proxy_pass http://{service}; }}\n")
+        for shared_prefix in SHARED_PREFIXES:
+            locations.append(f"        location /api/v1/{shared_prefix}/{service} {{ proxy_pass http://{service}; }}\n")
         locations.append(
             f"        location = /openapi/{service}.json {{ proxy_pass http://{service}/openapi.json; }}\n"
         )
@@ -151,23 +173,65 @@ def render_gateway_config(
         f"    upstream {service} {{ server 127.0.0.1:{upstreams[service]}; keepalive 64; }}\n" for service in ROUTES
     )
     user = "user root;" if os.geteuid() == 0 else ""
+    plain_listen = f"        listen 127.0.0.1:{port};\n"
     return _GatewayTemplate(GATEWAY_TEMPLATE.read_text()).substitute(
         user=user,
-        port=port,
         runtime_dir=runtime_dir,
         upstreams=upstream_blocks,
         locations="".join(locations),
         gateway_dir=GATEWAY_TEMPLATE.parent,
+        rate=limits.rate,
+        burst=limits.burst,
+        max_body_size=limits.max_body_size,
+        listen=_tls_listen(tls) if tls else plain_listen,
+        hsts=_HSTS if tls else "",
+        redirect_server=_redirect_server(plain_listen, tls) if tls else "",
+    )
+
+
+_HSTS = '        add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;\n'
+
+
+def _tls_listen(tls: GatewayTls) -> str:
+    address = f"{tls.host}:{tls.port}" if tls.host else str(tls.port)
+    return (
+        f"        listen {address} ssl http2;\n"
+        f"        ssl_certificate {tls.certificate};\n"
+        f"        ssl_certificate_key {tls.key};\n"
+        "        ssl_protocols TLSv1.2 TLSv1.3;\n"
+        "        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+        "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;\n"
+        "        ssl_prefer_server_ciphers off;\n"
+        "        ssl_session_cache shared:tls:10m;\n"
+        "        ssl_session_timeout 1d;\n"
+        "        ssl_session_tickets off;\n"
+    )
+
+
+def _redirect_server(plain_listen: str, tls: GatewayTls) -> str:
+    """With TLS, plain HTTP answers health probes and sends everything else to HTTPS."""
+    port = "" if tls.port == 443 else f":{tls.port}"
+    return (
+        "    server {\n"
+        f"{plain_listen}"
+        """        location = /healthz { default_type application/json; return 200 '{"status":"ok"}'; }\n"""
+        f"        location / {{ return 308 https://$host{port}$request_uri; }}\n"
+        "    }\n"
     )
 
 
 def start_gateway(
-    port: int, upstreams: Mapping[str, int], runtime_dir: Path, *, readiness_port: int | None = None
+    port: int,
+    upstreams: Mapping[str, int],
+    runtime_dir: Path,
+    *,
+    limits: GatewayLimits = GatewayLimits(),
+    tls: GatewayTls | None = None,
 ) -> Child:
     """nginx in the foreground with the gateway config, its pid, logs and temp files under runtime_dir."""
     runtime_dir.mkdir(parents=True, exist_ok=True)
     conf = runtime_dir / "nginx.conf"
-    conf.write_text(render_gateway_config(port, upstreams, runtime_dir, readiness_port=readiness_port))
+    conf.write_text(render_gateway_config(port, upstreams, runtime_dir, limits=limits, tls=tls))
     process = _spawn(
         "gateway",
         [nginx_binary(), "-p", str(runtime_dir), "-c", str(conf), "-e", str(runtime_dir / "error.log")],
