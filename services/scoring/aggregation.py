@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from services.scoring.index_system import CompositeScore, IndexSystem, IndicatorResult, composite
-from services.scoring.statistics import FeedbackContent, MetricStats
+from services.scoring.statistics import REGISTRY_VERSION, FeedbackContent, MetricStats
 from shared.events import Audit, Complaint, FeedbackErased, FeedbackReceived, IndicatorScore, Polarity, Ratings
 
 PERIODS = ("all", "hour", "day", "week", "month")
@@ -151,19 +151,26 @@ def feedback_stats(
     polarity: Polarity | None = None,
     complaint: Complaint | None = None,
     audit: Audit | None = None,
+    version: int = REGISTRY_VERSION,
 ) -> MetricStats:
     """The statistics one feedback contributes: every rating and measure, its comment, complaint and audit."""
-    return MetricStats.from_feedback(FeedbackContent(ratings, sentiment, polarity, complaint, audit))
+    return MetricStats.from_feedback(FeedbackContent(ratings, sentiment, polarity, complaint, audit), version=version)
 
 
-def event_stats(event: FeedbackReceived | FeedbackErased, *, polarity: Polarity | None = None) -> MetricStats:
-    """The statistics a feedback event adds (received) or takes out (erased); ``polarity`` if it has none."""
+def event_stats(
+    event: FeedbackReceived | FeedbackErased, *, polarity: Polarity | None = None, version: int = REGISTRY_VERSION
+) -> MetricStats:
+    """What a feedback event adds (received) or takes out (erased), as registry ``version`` counted it.
+
+    ``polarity`` stands in for one the event lacks (an erasure from an older producer).
+    """
     return feedback_stats(
         event.ratings,
         event.sentiment,
         polarity=event.polarity or polarity,
         complaint=event.complaint,
         audit=event.audit,
+        version=version,
     )
 
 

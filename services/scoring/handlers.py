@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-from pymongo import DeleteOne, UpdateOne
+from typing import TypeVar
 
 from services.scoring import repository
-from services.scoring.aggregation import AggregateKey, Contributions, Move, feedback_stats, score
+from services.scoring.aggregation import AggregateKey, Contributions, Move, event_stats, score
+from services.scoring.settings import ScoringSettings
 from services.scoring.statistics import MetricStats
 from shared.consumer import BatchContext
 from shared.events import Envelope, Event, FeedbackErased, FeedbackReceived, ScoreUpdated, UnitChanged
-from shared.storage import Document, find_in
 from shared.tree import lineage
 
 FeedbackFact = TypeVar("FeedbackFact", FeedbackReceived, FeedbackErased)
 FeedbackEvent = FeedbackReceived | FeedbackErased
+# A feedback's statistics and the event that brought them.
+Counted = tuple[Envelope[FeedbackEvent], MetricStats]
 
 
 class ScoringHandlers:
     """The scoring service's handlers, one per consumed event type."""
 
-    def __init__(self, *, default_min_samples: int) -> None:
-        self._default_min_samples = default_min_samples
+    def __init__(self, settings: ScoringSettings) -> None:
+        self._settings = settings
 
     async def on_feedback_received(self, envelopes: Sequence[Envelope[FeedbackReceived]], batch: BatchContext) -> None:
         """Add each feedback, once, to its unit's and ancestors' aggregates, unless it was erased before it came."""
@@ -36,42 +36,40 @@ class ScoringHandlers:
         counted = await repository.stored_ids(batch.db, repository.COUNTED, keys, batch.session)
         new = [envelope for key, envelope in events.items() if key not in erased and key not in counted]
         now = datetime.now(UTC)
-        await _insert_now(batch, repository.COUNTED, [repository.counted_document(e.data, now) for e in new])
-        await self._apply(new, batch, sign=1)
+        rows = [repository.counted_document(e.data, now) for e in new]
+        await repository.create_now(batch.db, repository.COUNTED, rows, batch.session)
+        await self._apply([(envelope, event_stats(envelope.data)) for envelope in new], batch, sign=1)
 
     async def on_feedback_erased(self, envelopes: Sequence[Envelope[FeedbackErased]], batch: BatchContext) -> None:
-        """Take each erased feedback out once, if it was counted; tombstone it so that it is never added."""
+        """Take each erased feedback out once, as it was counted, if it was; tombstone it so it is never added."""
         events = _by_feedback(envelopes)
         keys = list(events)
         erased = await repository.stored_ids(batch.db, repository.ERASED, keys, batch.session)
-        counted = await repository.stored_ids(batch.db, repository.COUNTED, keys, batch.session)
+        counted = await repository.list_counted(batch.db, keys, batch.session)
         new = {key: envelope for key, envelope in events.items() if key not in erased}
         now = datetime.now(UTC)
-        await _insert_now(batch, repository.ERASED, [repository.tombstone_document(e.data, now) for e in new.values()])
-        await self._apply([envelope for key, envelope in new.items() if key in counted], batch, sign=-1)
+        tombstones = [repository.tombstone_document(e.data, now) for e in new.values()]
+        await repository.create_now(batch.db, repository.ERASED, tombstones, batch.session)
+        taken_out: list[Counted] = [
+            (
+                envelope,
+                event_stats(
+                    envelope.data,
+                    polarity=counted[key].get("polarity"),
+                    version=counted[key].get("registry_version", 1),
+                ),
+            )
+            for key, envelope in new.items()
+            if key in counted
+        ]
+        await self._apply(taken_out, batch, sign=-1)
 
     async def on_unit_changed(self, envelopes: Sequence[Envelope[UnitChanged]], batch: BatchContext) -> None:
         """Keep the read copy of the unit tree; a moved unit's aggregates follow it to its new path."""
         moves: list[Envelope[UnitChanged]] = []
         for envelope in envelopes:
             unit = envelope.data
-            batch.unit.write(
-                repository.UNITS,
-                UpdateOne(
-                    {"org": unit.org, "id": unit.unit_id},
-                    {
-                        "$set": {
-                            "path": unit.unit_path,
-                            "lineage": lineage(unit.unit_path),
-                            "name": unit.name,
-                            "kind": unit.kind,
-                            "parent_id": unit.parent_id,
-                            "active": unit.active,
-                        }
-                    },
-                    upsert=True,
-                ),
-            )
+            repository.update_unit(batch.unit, unit)
             if unit.change == "moved" and unit.previous_path not in (None, unit.unit_path):
                 moves.append(envelope)
         await self._move(moves, batch)
@@ -110,39 +108,37 @@ class ScoringHandlers:
         for org, previous_path in round_:
             by_org.setdefault(org, []).append(previous_path)
         now = datetime.now(UTC)
-        operations: list[UpdateOne | DeleteOne] = []
+        operations: list[repository.AggregateWrite] = []
         for org, previous_paths in by_org.items():
-            stored = await find_in(
-                batch.db, repository.AGGREGATES, "unit_path", previous_paths, query={"org": org}, session=batch.session
-            )
-            for document in stored:
+            for document in await repository.list_aggregates_of_paths(batch.db, org, previous_paths, batch.session):
                 envelope = round_[org, document["unit_path"]]
                 move = Move(document["unit_path"], envelope.data.unit_path)
-                stats = MetricStats.from_document(document.get("stats", {}))
+                stats = repository.aggregate_stats(document)
                 period, start = document["period"], document["period_start"]
                 # Merged rather than inserted: feedback sent with the new path may have got there first.
                 moved = AggregateKey(org, move.unit_path, period, start)
-                operations += [_increment(moved, stats, 1, now), DeleteOne({"_id": document["_id"]})]
+                operations += [
+                    repository.increment_aggregate(moved, stats, 1, now),
+                    repository.delete_aggregate(document["_id"]),
+                ]
                 causes[moved] = envelope
                 for sign, paths in ((-1, move.ancestors_left()), (1, move.ancestors_joined())):
                     for path in paths:
                         key = AggregateKey(org, path, period, start)
-                        operations.append(_increment(key, stats, sign, now))
+                        operations.append(repository.increment_aggregate(key, stats, sign, now))
                         causes[key] = envelope
-        if operations:
-            await batch.db[repository.AGGREGATES].bulk_write(operations, ordered=True, session=batch.session)
+        await repository.update_aggregates(batch.db, operations, batch.session, ordered=True)
 
-    async def _apply(self, envelopes: Sequence[Envelope[FeedbackEvent]], batch: BatchContext, *, sign: int) -> None:
+    async def _apply(self, counted: Sequence[Counted], batch: BatchContext, *, sign: int) -> None:
         contributions = Contributions()
         causes: dict[AggregateKey, Envelope[Event]] = {}
         # A feedback sent before its unit moved may arrive after the move: count it where the unit is
         # now, as the read copy (kept in step with the aggregates, by this consumer) says.
         paths = await repository.current_paths(
-            batch.db, [(e.data.org, e.data.unit_id) for e in envelopes], session=batch.session
+            batch.db, [(e.data.org, e.data.unit_id) for e, _ in counted], session=batch.session
         )
-        for envelope in envelopes:
+        for envelope, stats in counted:
             event = envelope.data
-            stats = feedback_stats(event.ratings, event.sentiment)
             path = paths.get((event.org, event.unit_id), event.unit_path)
             for key in contributions.add(event.org, lineage(path), event.occurred_at, stats):
                 causes[key] = envelope
@@ -150,12 +146,8 @@ class ScoringHandlers:
         if not deltas:
             return
         now = datetime.now(UTC)
-        # Written now rather than staged: the new totals are read back in the same transaction.
-        await batch.db[repository.AGGREGATES].bulk_write(
-            [_increment(key, delta, sign, now) for key, delta in deltas.items()],
-            ordered=False,
-            session=batch.session,
-        )
+        increments = [repository.increment_aggregate(key, delta, sign, now) for key, delta in deltas.items()]
+        await repository.update_aggregates(batch.db, increments, batch.session, ordered=False)
         await self._publish_changed(causes, batch)
 
     async def _publish_changed(self, causes: dict[AggregateKey, Envelope[Event]], batch: BatchContext) -> None:
@@ -164,11 +156,11 @@ class ScoringHandlers:
             return
         by_id = {key.id: key for key in causes}
         policies = await repository.current_policies(
-            batch.db, {key.org for key in causes}, default_min_samples=self._default_min_samples, session=batch.session
+            batch.db, {key.org for key in causes}, default_min_samples=self._settings.min_samples, session=batch.session
         )
-        for document in await find_in(batch.db, repository.AGGREGATES, "_id", list(by_id), session=batch.session):
+        for document in await repository.list_aggregates(batch.db, list(by_id), batch.session):
             key = by_id[document["_id"]]
-            stats = MetricStats.from_document(document.get("stats", {}))
+            stats = repository.aggregate_stats(document)
             self._publish(key, stats, policies[key.org], causes[key], batch)
 
     def _publish(
@@ -197,12 +189,6 @@ class ScoringHandlers:
         )
 
 
-async def _insert_now(batch: BatchContext, collection: str, documents: list[Document]) -> None:
-    """Insert in the batch's transaction at once rather than staged: a handler run later in it reads them."""
-    if documents:
-        await batch.db[collection].insert_many(documents, ordered=False, session=batch.session)
-
-
 def _by_feedback(envelopes: Sequence[Envelope[FeedbackFact]]) -> dict[str, Envelope[FeedbackFact]]:
     """The batch's events by feedback, the first of each feedback only."""
     events: dict[str, Envelope[FeedbackFact]] = {}
@@ -210,21 +196,3 @@ def _by_feedback(envelopes: Sequence[Envelope[FeedbackFact]]) -> dict[str, Envel
         event = envelope.data
         events.setdefault(repository.feedback_key(event.org, event.feedback_id), envelope)
     return events
-
-
-def _increment(key: AggregateKey, delta: MetricStats, sign: int, now: datetime) -> UpdateOne:
-    update: dict[str, Any] = {
-        "$set": {"updated_at": now},
-        "$setOnInsert": {
-            "org": key.org,
-            "unit_id": key.unit_id,
-            "unit_path": key.unit_path,
-            "lineage": lineage(key.unit_path),
-            "period": key.period,
-            "period_start": key.start,
-        },
-    }
-    increments = delta.to_increments()
-    if increments:  # a moved aggregate may hold no feedback any more; an empty $inc is refused
-        update["$inc"] = {f"stats.{name}": sign * value for name, value in increments.items()}
-    return UpdateOne({"_id": key.id}, update, upsert=True)

@@ -11,13 +11,13 @@ from services.scoring.handlers import ScoringHandlers
 from services.scoring.settings import ScoringSettings
 from services.scoring.views import router
 from shared.consumer import Subscription
-from shared.events import FeedbackErased, FeedbackReceived, ScoreUpdated, UnitChanged
+from shared.events import FeedbackErased, FeedbackReceived, IndexSystemChanged, ScoreUpdated, UnitChanged
 from shared.runtime import ServiceDefinition
 
 
 def subscriptions(runtime: ScoringRuntime) -> Sequence[Subscription[Any]]:
     """What the scoring service consumes, and which handler takes each."""
-    handlers = ScoringHandlers(default_min_samples=runtime.settings.min_samples)
+    handlers = ScoringHandlers(runtime.settings)
     return [
         Subscription(UnitChanged, handlers.on_unit_changed),
         Subscription(FeedbackReceived, handlers.on_feedback_received),
@@ -32,5 +32,5 @@ DEFINITION = ServiceDefinition(
     routers=[router],
     subscriptions=subscriptions,
     indexes=repository.INDEXES,
-    publishes=[ScoreUpdated.topic],
+    publishes=[ScoreUpdated.topic, IndexSystemChanged.topic],
 )

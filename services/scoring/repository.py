@@ -7,14 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, DeleteOne, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
-from services.scoring.aggregation import Window
+from services.scoring.aggregation import AggregateKey, Window
 from services.scoring.index_system import IndexSystem, default_index_system
-from services.scoring.statistics import MetricStats, merge_all
-from shared.events import FeedbackErased, FeedbackReceived
-from shared.storage import Database, Document, find_in
+from services.scoring.statistics import REGISTRY_VERSION, MetricStats, merge_all
+from shared.events import FeedbackErased, FeedbackReceived, UnitChanged
+from shared.storage import Database, Document, UnitOfWork, find_in
+from shared.tree import lineage
+
+# What a concurrent change of the same index system version fails with (the unique (org, version)).
+StaleIndexSystem = DuplicateKeyError
+AggregateWrite = UpdateOne | DeleteOne
 
 AGGREGATES = "aggregates"
 UNITS = "units"
@@ -56,14 +62,22 @@ def feedback_key(org: str, feedback_id: str) -> str:
 
 
 def counted_document(event: FeedbackReceived, now: datetime) -> Document:
-    """The row recording that a feedback was added to the aggregates."""
-    return {
+    """The row recording that a feedback was added to the aggregates, and how, for its erasure.
+
+    The registry version says which metric families counted it; the polarity is kept for erasures
+    from producers whose ``feedback.erased`` does not carry it.
+    """
+    document: Document = {
         "_id": feedback_key(event.org, event.feedback_id),
         "org": event.org,
         "feedback_id": event.feedback_id,
         "unit_id": event.unit_id,
         "counted_at": now,
+        "registry_version": REGISTRY_VERSION,
     }
+    if event.polarity is not None:
+        document["polarity"] = event.polarity
+    return document
 
 
 def tombstone_document(event: FeedbackErased, now: datetime) -> Document:
@@ -81,6 +95,106 @@ async def stored_ids(
 ) -> set[str]:
     """Which of ``ids`` the collection holds: one chunked lookup for all."""
     return {document["_id"] for document in await find_in(db, collection, "_id", ids, session=session)}
+
+
+async def list_counted(
+    db: Database, ids: Sequence[str], session: AsyncClientSession | None = None
+) -> dict[str, Document]:
+    """The counted rows of those of ``ids`` that were counted, by id: one chunked lookup for all."""
+    return {document["_id"]: document for document in await find_in(db, COUNTED, "_id", ids, session=session)}
+
+
+async def create_now(db: Database, collection: str, documents: Sequence[Document], session: AsyncClientSession) -> None:
+    """Insert counted rows or tombstones in the batch's transaction at once: a handler run later in it reads them."""
+    if documents:
+        await db[collection].insert_many(documents, ordered=False, session=session)
+
+
+def update_unit(work: UnitOfWork, unit: UnitChanged) -> None:
+    """Stage the read copy of a unit as the event tells it (created if new)."""
+    work.write(
+        UNITS,
+        UpdateOne(
+            {"org": unit.org, "id": unit.unit_id},
+            {
+                "$set": {
+                    "path": unit.unit_path,
+                    "lineage": lineage(unit.unit_path),
+                    "name": unit.name,
+                    "kind": unit.kind,
+                    "parent_id": unit.parent_id,
+                    "active": unit.active,
+                }
+            },
+            upsert=True,
+        ),
+    )
+
+
+async def get_unit(db: Database, org: str, unit_id: str) -> Document | None:
+    """The read copy of one unit of an organisation."""
+    return await db[UNITS].find_one({"org": org, "id": unit_id})
+
+
+async def list_active_children(db: Database, org: str, unit_id: str) -> list[Document]:
+    """The active units whose parent is ``unit_id``."""
+    return [child async for child in db[UNITS].find({"org": org, "parent_id": unit_id, "active": True})]
+
+
+async def get_latest_aggregate(db: Database, org: str, unit_path: str, period: str) -> Document | None:
+    """A unit's aggregate of the latest stored period of a kind (one indexed lookup)."""
+    return await db[AGGREGATES].find_one(
+        {"org": org, "unit_path": unit_path, "period": period}, sort=[("period_start", -1)]
+    )
+
+
+async def list_aggregates_of_paths(
+    db: Database, org: str, unit_paths: Sequence[str], session: AsyncClientSession
+) -> list[Document]:
+    """Every stored aggregate (each period) of the given unit paths."""
+    return await find_in(db, AGGREGATES, "unit_path", unit_paths, query={"org": org}, session=session)
+
+
+async def list_aggregates(db: Database, ids: Sequence[str], session: AsyncClientSession) -> list[Document]:
+    """The aggregates with these ids."""
+    return await find_in(db, AGGREGATES, "_id", ids, session=session)
+
+
+def aggregate_stats(document: Document) -> MetricStats:
+    """The statistics a stored aggregate holds."""
+    return MetricStats.from_document(document.get("stats", {}))
+
+
+def increment_aggregate(key: AggregateKey, delta: MetricStats, sign: int, now: datetime) -> UpdateOne:
+    """Add (sign 1) or take out (sign −1) statistics from an aggregate, creating it if new."""
+    update: dict[str, Any] = {
+        "$set": {"updated_at": now},
+        "$setOnInsert": {
+            "org": key.org,
+            "unit_id": key.unit_id,
+            "unit_path": key.unit_path,
+            "lineage": lineage(key.unit_path),
+            "period": key.period,
+            "period_start": key.start,
+        },
+    }
+    increments = delta.to_increments()
+    if increments:  # a moved aggregate may hold no feedback any more; an empty $inc is refused
+        update["$inc"] = {f"stats.{name}": sign * value for name, value in increments.items()}
+    return UpdateOne({"_id": key.id}, update, upsert=True)
+
+
+def delete_aggregate(aggregate_id: str) -> DeleteOne:
+    """Remove one aggregate (its figures moved elsewhere)."""
+    return DeleteOne({"_id": aggregate_id})
+
+
+async def update_aggregates(
+    db: Database, operations: Sequence[AggregateWrite], session: AsyncClientSession, *, ordered: bool
+) -> None:
+    """Write now rather than stage, in the batch's transaction: the new totals are read back in it."""
+    if operations:
+        await db[AGGREGATES].bulk_write(list(operations), ordered=ordered, session=session)
 
 
 async def current_index_system_documents(
@@ -113,6 +227,14 @@ async def current_policies(
         )
         for org in wanted
     }
+
+
+def create_index_system(work: UnitOfWork, org: str, system: IndexSystem, details: dict[str, Any]) -> None:
+    """Stage the retirement of the current version and the insert of the next, for one transaction."""
+    # The unique (org, version) index turns a concurrent change from the same version into a failure
+    # (StaleIndexSystem) instead of a fork.
+    work.write(INDEX_SYSTEMS, UpdateOne({"org": org, "current": True}, {"$set": {"current": False}}))
+    work.insert(INDEX_SYSTEMS, index_system_document(org, system, details))
 
 
 def index_system_document(org: str, system: IndexSystem, details: dict[str, Any]) -> Document:

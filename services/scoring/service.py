@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pymongo import UpdateOne
-from pymongo.errors import DuplicateKeyError
-
 from services.scoring import repository
 from services.scoring.aggregation import (
     ROLLING_WINDOWS,
@@ -31,9 +28,9 @@ from services.scoring.models import (
 )
 from services.scoring.statistics import MetricStats
 from shared.auth import Principal
-from shared.events import IndicatorScore
+from shared.events import IndexSystemChanged, IndicatorScore
 from shared.problems import NotFound, Problem
-from shared.storage import Database, Document
+from shared.storage import Document
 
 # A longer series keeps only its newest points: about six weeks of hours, or nearly three years of days.
 MAX_SERIES_POINTS = 1000
@@ -45,17 +42,17 @@ SERIES_DEFAULT_SPAN = {
 }
 
 
-async def get_unit(db: Database, *, principal: Principal, unit_id: str) -> Document:
+async def get_unit(runtime: ScoringRuntime, *, principal: Principal, unit_id: str) -> Document:
     """The unit, if the principal's organisation and scopes include it; 404 otherwise, as for a missing one."""
-    unit = await db[repository.UNITS].find_one({"org": principal.org, "id": unit_id})
+    unit = await repository.get_unit(runtime.db, principal.org, unit_id)
     if unit is None or not principal.can_see(unit["path"]):
         raise NotFound("unit", unit_id)
     return unit
 
 
-async def get_policy(db: Database, *, org: str, default_min_samples: int) -> repository.ScoringPolicy:
+async def get_policy(runtime: ScoringRuntime, *, org: str) -> repository.ScoringPolicy:
     """The organisation's current index system and minimum sample size, the defaults until it sets them."""
-    return (await repository.current_policies(db, [org], default_min_samples=default_min_samples))[org]
+    return (await repository.current_policies(runtime.db, [org], default_min_samples=runtime.settings.min_samples))[org]
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -82,21 +79,19 @@ def check_indicator(system: IndexSystem, indicator: str) -> None:
         )
 
 
-async def get_score(db: Database, *, unit: Document, period: str, default_min_samples: int) -> ScoreRead:
+async def get_score(runtime: ScoringRuntime, *, unit: Document, period: str) -> ScoreRead:
     """A unit's figures for the latest stored period, or for a rolling window ending now."""
     org, path = unit["org"], unit["path"]
     if period in ROLLING_WINDOWS:
         span = window(period, datetime.now(UTC))
-        stats = (await repository.window_stats(db, org, [path], span)).get(path, MetricStats.empty())
+        stats = (await repository.window_stats(runtime.db, org, [path], span)).get(path, MetricStats.empty())
         start = span.first
     else:
-        document = await db[repository.AGGREGATES].find_one(
-            {"org": org, "unit_path": path, "period": period}, sort=[("period_start", -1)]
-        )
+        document = await repository.get_latest_aggregate(runtime.db, org, path, period)
         if document is None:
             raise NotFound("score for unit", unit["id"])
-        stats, start = MetricStats.from_document(document.get("stats", {})), document["period_start"]
-    policy = await get_policy(db, org=org, default_min_samples=default_min_samples)
+        stats, start = repository.aggregate_stats(document), document["period_start"]
+    policy = await get_policy(runtime, org=org)
     system = policy.system
     composite, indicators = figures(system, stats, policy.min_samples)
     return ScoreRead(
@@ -112,22 +107,23 @@ async def get_score(db: Database, *, unit: Document, period: str, default_min_sa
 
 
 async def get_series(
-    db: Database,
+    runtime: ScoringRuntime,
     *,
     unit: Document,
     indicator: str,
     period: str,
     start: datetime | None,
     end: datetime | None,
-    default_min_samples: int,
 ) -> SeriesRead:
     """An indicator of a unit per period from ``start`` to ``end`` (by default the recent past)."""
-    policy = await get_policy(db, org=unit["org"], default_min_samples=default_min_samples)
+    policy = await get_policy(runtime, org=unit["org"])
     system = policy.system
     check_indicator(system, indicator)
     last = period_start(period, as_utc(end) if end else datetime.now(UTC))
     first = period_start(period, as_utc(start) if start else last - SERIES_DEFAULT_SPAN[period])
-    stored = await repository.series_stats(db, unit["org"], unit["path"], period, first, last, MAX_SERIES_POINTS)
+    stored = await repository.series_stats(
+        runtime.db, unit["org"], unit["path"], period, first, last, MAX_SERIES_POINTS
+    )
     points = [
         SeriesPoint(period_start=moment, **figures(system, stats, policy.min_samples)[1][indicator].model_dump())
         for moment, stats in stored
@@ -143,18 +139,17 @@ async def get_series(
 
 
 async def get_ranking(
-    db: Database, *, unit: Document, indicator: str, period: str, at: datetime | None, default_min_samples: int
+    runtime: ScoringRuntime, *, unit: Document, indicator: str, period: str, at: datetime | None
 ) -> RankingRead:
     """The unit's active children ranked on an indicator in the period (or rolling window) containing ``at``."""
-    policy = await get_policy(db, org=unit["org"], default_min_samples=default_min_samples)
+    policy = await get_policy(runtime, org=unit["org"])
     system = policy.system
     check_indicator(system, indicator)
     children = {
-        child["path"]: child
-        async for child in db[repository.UNITS].find({"org": unit["org"], "parent_id": unit["id"], "active": True})
+        child["path"]: child for child in await repository.list_active_children(runtime.db, unit["org"], unit["id"])
     }
     span = window(period, as_utc(at) if at else datetime.now(UTC))
-    stats = await repository.window_stats(db, unit["org"], children, span)
+    stats = await repository.window_stats(runtime.db, unit["org"], children, span)
     by_path = {
         path: figures(system, stats.get(path, MetricStats.empty()), policy.min_samples)[1][indicator]
         for path in children
@@ -181,15 +176,15 @@ async def get_ranking(
 
 
 async def get_comparison(
-    db: Database, *, unit: Document, period: str, a: datetime, b: datetime, default_min_samples: int
+    runtime: ScoringRuntime, *, unit: Document, period: str, a: datetime, b: datetime
 ) -> ComparisonRead:
     """Every indicator of a unit in the periods (or rolling windows) containing ``a`` and ``b``."""
-    policy = await get_policy(db, org=unit["org"], default_min_samples=default_min_samples)
+    policy = await get_policy(runtime, org=unit["org"])
     system = policy.system
     spans = [window(period, as_utc(moment)) for moment in (a, b)]
     both = []
     for span in spans:
-        stats = (await repository.window_stats(db, unit["org"], [unit["path"]], span)).get(unit["path"])
+        stats = (await repository.window_stats(runtime.db, unit["org"], [unit["path"]], span)).get(unit["path"])
         both.append(figures(system, stats, policy.min_samples)[1] if stats else {})
     names = ["composite", *(i.id for i in system.iter_indicators())]
     return ComparisonRead(
@@ -211,9 +206,10 @@ async def get_comparison(
     )
 
 
-async def get_index_system_read(db: Database, *, org: str, default_min_samples: int) -> IndexSystemRead:
+async def get_index_system_read(runtime: ScoringRuntime, *, org: str) -> IndexSystemRead:
     """The organisation's current index system with its AHP consistency, minimum sample size and who changed it."""
-    stored = (await repository.current_index_system_documents(db, [org])).get(org)
+    default_min_samples = runtime.settings.min_samples
+    stored = (await repository.current_index_system_documents(runtime.db, [org])).get(org)
     if stored is None:
         return IndexSystemRead(
             index_system=default_index_system(),
@@ -232,7 +228,7 @@ async def get_index_system_read(db: Database, *, org: str, default_min_samples: 
 
 
 async def change_index_system(
-    runtime: ScoringRuntime, *, principal: Principal, update: IndexSystemUpdate, default_min_samples: int
+    runtime: ScoringRuntime, *, principal: Principal, update: IndexSystemUpdate
 ) -> IndexSystemRead:
     """Store the update as the organisation's next index system version; 409 if made from a stale version.
 
@@ -250,31 +246,31 @@ async def change_index_system(
     min_samples = update.min_samples or (stored or {}).get("min_samples")
     changed = IndexSystemRead(
         index_system=system,
-        min_samples=min_samples or default_min_samples,
+        min_samples=min_samples or runtime.settings.min_samples,
         consistency=consistency,
         changed_at=datetime.now(UTC),
         changed_by=principal.subject,
     )
     work = runtime.unit_of_work()
-    # One transaction retires the current version and adds the next; the unique (org, version)
-    # index turns a concurrent change from the same version into a failure instead of a fork.
-    work.write(
-        repository.INDEX_SYSTEMS,
-        UpdateOne({"org": principal.org, "current": True}, {"$set": {"current": False}}),
+    repository.create_index_system(
+        work,
+        principal.org,
+        system,
+        {
+            **changed.model_dump(mode="python", include={"consistency", "changed_at", "changed_by"}),
+            "min_samples": min_samples,
+        },
     )
-    work.insert(
-        repository.INDEX_SYSTEMS,
-        repository.index_system_document(
-            principal.org,
-            system,
-            {
-                **changed.model_dump(mode="python", include={"consistency", "changed_at", "changed_by"}),
-                "min_samples": min_samples,
-            },
-        ),
+    # In the same transaction: whoever checks indicator ids (alert rules) learns of the change exactly once.
+    work.publish(
+        IndexSystemChanged(
+            org=principal.org,
+            index_version=system.version,
+            indicators=["composite", *(indicator.id for indicator in system.iter_indicators())],
+        )
     )
     try:
         await runtime.commit(work)
-    except DuplicateKeyError as error:
+    except repository.StaleIndexSystem as error:
         raise Problem(409, "Stale index system", "another change made the next version first; reload") from error
     return changed

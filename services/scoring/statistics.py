@@ -34,7 +34,13 @@ from services.scoring.intervals import (
     wilson_interval,
     z_quantile,
 )
-from services.scoring.metrics import METRIC_KEY_FORMS, feedback_counters, is_counter_key, parse_metric
+from services.scoring.metrics import (
+    METRIC_KEY_FORMS,
+    REGISTRY_VERSION,
+    feedback_counters,
+    is_counter_key,
+    parse_metric,
+)
 from services.scoring.metrics.audit import audit_item_key, audit_score
 from services.scoring.metrics.base import FIXED_POINT, Direction, FeedbackContent, MetricKey
 from services.scoring.metrics.ces import ces_mean
@@ -59,6 +65,7 @@ __all__ = [
     "FIXED_POINT",
     "METRIC_KEY_FORMS",
     "QUALITY_DIMENSIONS",
+    "REGISTRY_VERSION",
     "SERVQUAL_DIMENSIONS",
     "SERVQUAL_GAP_SCALE",
     "Direction",
@@ -177,12 +184,14 @@ class MetricStats:
         return stats
 
     @classmethod
-    def from_feedback(cls, feedback: FeedbackRatings | FeedbackContent | Mapping[str, Any]) -> MetricStats:
-        """Statistics of a single feedback (a mapping is checked as `FeedbackRatings`)."""
+    def from_feedback(
+        cls, feedback: FeedbackRatings | FeedbackContent | Mapping[str, Any], *, version: int = REGISTRY_VERSION
+    ) -> MetricStats:
+        """Statistics of a single feedback (a mapping checked as `FeedbackRatings`), as registry ``version`` counts."""
         if not isinstance(feedback, FeedbackContent):
             feedback = FeedbackRatings.model_validate(feedback).content()
         counters: dict[str, int] = {}
-        for key, value in feedback_counters(feedback):
+        for key, value in feedback_counters(feedback, version):
             counters[key] = counters.get(key, 0) + value
         return cls.of_registry_counters(counters)
 

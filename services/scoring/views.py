@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from services.scoring import service
 from services.scoring.aggregation import PERIODS, READ_PERIODS
-from services.scoring.dependencies import RuntimeDep, ScoringRuntime
+from services.scoring.dependencies import RuntimeDep
 from services.scoring.index_system import AhpInconsistentError
 from services.scoring.models import (
     ComparisonRead,
@@ -40,23 +40,16 @@ FIGURE_COLUMNS = list(IndicatorScore.model_fields)
 
 async def visible_unit(unit_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> Document:
     """FastAPI dependency: the path's unit within the caller's organisation and scopes, or 404."""
-    return await service.get_unit(runtime.db, principal=principal, unit_id=unit_id)
+    return await service.get_unit(runtime, principal=principal, unit_id=unit_id)
 
 
 VisibleUnit = Annotated[Document, Depends(visible_unit)]
 
 
-def default_min_samples(runtime: ScoringRuntime) -> int:
-    """The sample size below which a figure is flagged, for organisations that have not set their own."""
-    return runtime.settings.min_samples
-
-
 @router.get("/index-systems/current", response_model=IndexSystemRead, tags=["index-systems"])
 async def current_index_system(runtime: RuntimeDep, principal: CurrentPrincipal) -> IndexSystemRead:
     """The index system the organisation's scores are computed with."""
-    return await service.get_index_system_read(
-        runtime.db, org=principal.org, default_min_samples=default_min_samples(runtime)
-    )
+    return await service.get_index_system_read(runtime, org=principal.org)
 
 
 @router.put("/index-systems/current", response_model=IndexSystemRead, tags=["index-systems"])
@@ -65,9 +58,7 @@ async def change_index_system(
 ) -> IndexSystemRead:
     """Set a new version of the index system (weights direct or by AHP, CR < 0.1) and the minimum sample size."""
     try:
-        return await service.change_index_system(
-            runtime, principal=principal, update=index_system_in, default_min_samples=default_min_samples(runtime)
-        )
+        return await service.change_index_system(runtime, principal=principal, update=index_system_in)
     except AhpInconsistentError as error:
         raise Problem(422, "Inconsistent AHP judgements", str(error)) from error
     except ValidationError as error:
@@ -83,9 +74,7 @@ async def current_score(
     request: Request, unit: VisibleUnit, runtime: RuntimeDep, period: Period = "all", format: Format = None
 ) -> ScoreRead | Response:
     """A unit's latest figures for a period or rolling window: composite, every indicator, samples, intervals."""
-    read = await service.get_score(
-        runtime.db, unit=unit, period=period, default_min_samples=default_min_samples(runtime)
-    )
+    read = await service.get_score(runtime, unit=unit, period=period)
     if not _wants_csv(request, format):
         return read
     rows = [{"indicator": name, **figure.model_dump()} for name, figure in read.indicators.items()]
@@ -105,13 +94,12 @@ async def score_series(
 ) -> SeriesRead | Response:
     """An indicator of a unit per hour, day, week or month from start to end (UTC), oldest first."""
     read = await service.get_series(
-        runtime.db,
+        runtime,
         unit=unit,
         indicator=indicator,
         period=period,
         start=start,
         end=end,
-        default_min_samples=default_min_samples(runtime),
     )
     if not _wants_csv(request, format):
         return read
@@ -131,12 +119,11 @@ async def children_ranking(
 ) -> RankingRead | Response:
     """A unit's children ranked on an indicator, best first."""
     read = await service.get_ranking(
-        runtime.db,
+        runtime,
         unit=unit,
         indicator=indicator,
         period=period,
         at=at,
-        default_min_samples=default_min_samples(runtime),
     )
     if not _wants_csv(request, format):
         return read
@@ -156,9 +143,7 @@ async def compare_periods(
     format: Format = None,
 ) -> ComparisonRead | Response:
     """Every indicator of a unit in two periods, and how much each moved from a to b."""
-    read = await service.get_comparison(
-        runtime.db, unit=unit, period=period, a=a, b=b, default_min_samples=default_min_samples(runtime)
-    )
+    read = await service.get_comparison(runtime, unit=unit, period=period, a=a, b=b)
     if not _wants_csv(request, format):
         return read
     rows = [

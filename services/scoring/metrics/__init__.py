@@ -2,6 +2,7 @@
 
 Adding a metric: write one module with a `MetricFamily` (its counters from a feedback, key pattern,
 metric keys, estimator with interval and 0–100 normaliser), add an instance to `FAMILIES`, and test it.
+A family that counts facts already in stored feedback sets ``since`` one above `REGISTRY_VERSION`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ FAMILIES: tuple[MetricFamily, ...] = (
     Audit(),
     Polarity(),
 )
+# Stored with each counted feedback, so that its erasure takes out the families it was counted with.
+REGISTRY_VERSION = max(family.since for family in FAMILIES)
 METRIC_KEY_FORMS: tuple[str, ...] = tuple(form for family in FAMILIES for form in family.forms)
 # ``n``, the number of feedback, belongs to no family: every feedback counts in it.
 COUNTER_KEY = re.compile("|".join(("n", *(family.counter_pattern for family in FAMILIES))))
@@ -48,11 +51,12 @@ def _check_registry() -> None:
 _check_registry()
 
 
-def feedback_counters(facts: FeedbackContent) -> Iterator[Counter]:
-    """The counters one feedback adds: ``n`` and every family's."""
+def feedback_counters(facts: FeedbackContent, version: int = REGISTRY_VERSION) -> Iterator[Counter]:
+    """The counters one feedback adds: ``n`` and those of every family the registry had at ``version``."""
     yield "n", 1
     for family in FAMILIES:
-        yield from family.counters(facts)
+        if family.since <= version:
+            yield from family.counters(facts)
 
 
 def is_counter_key(key: str) -> bool:

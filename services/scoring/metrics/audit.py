@@ -58,6 +58,7 @@ class Audit(MetricFamily):
         (moments_pattern("audit"), moments_pattern(rf"audit\.item\.{ITEM_KEY_PATTERN}"))
     )
     forms: ClassVar[tuple[str, ...]] = ("audit.score", "audit.item.<key>")
+    since: ClassVar[int] = 2
 
     def counters(self, facts: FeedbackContent) -> Iterator[Counter]:
         """The visit's percentage and each item's, in thousandths of a percent."""

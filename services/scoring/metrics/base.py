@@ -78,12 +78,15 @@ class MetricFamily(ABC):
 
     ``prefix`` is the first segment of its counter keys (and of the nested document in an aggregate);
     ``counter_pattern`` is a regular expression of those keys; ``forms`` shows its metric keys in
-    messages. Counters are integers so that merging is addition and erasure subtraction, exactly.
+    messages; ``since`` is the registry version that added it. Counters are integers so that merging
+    is addition and erasure subtraction, exactly.
     """
 
     prefix: ClassVar[str]
     counter_pattern: ClassVar[str]
     forms: ClassVar[tuple[str, ...]]
+    # A feedback counted before the family existed is erased without it: it never added its counters.
+    since: ClassVar[int] = 1
 
     @abstractmethod
     def counters(self, facts: FeedbackContent) -> Iterator[Counter]:

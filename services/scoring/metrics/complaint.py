@@ -45,6 +45,7 @@ class Complaint(MetricFamily):
     prefix: ClassVar[str] = "complaint"
     counter_pattern: ClassVar[str] = rf"complaint\.(n|severity\.{alternatives(SEVERITIES)})"
     forms: ClassVar[tuple[str, ...]] = ("complaint.rate", f"complaint.rate.<{'|'.join(SEVERITIES)}>")
+    since: ClassVar[int] = 2
 
     def counters(self, facts: FeedbackContent) -> Iterator[Counter]:
         """One complaint, and one of its severity."""

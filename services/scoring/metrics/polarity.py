@@ -40,6 +40,7 @@ class Polarity(MetricFamily):
     prefix: ClassVar[str] = "polarity"
     counter_pattern: ClassVar[str] = rf"polarity\.(n|{alternatives(POLARITIES)})"
     forms: ClassVar[tuple[str, ...]] = (f"polarity.<{'|'.join(POLARITIES)}>",)
+    since: ClassVar[int] = 2
 
     def counters(self, facts: FeedbackContent) -> Iterator[Counter]:
         """One classified comment, and one of its polarity."""

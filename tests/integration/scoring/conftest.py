@@ -101,7 +101,7 @@ def every_period(org: str, paths: list[str], moment: datetime, stats: MetricStat
 async def in_one_batch(scoring: RunningService, *steps: tuple[str, Sequence[Envelope]]) -> None:
     """Run handlers one after another in one transaction, as the consumer does with a batch of several topics."""
     runtime = scoring.app.state.runtime
-    handlers = ScoringHandlers(default_min_samples=2)
+    handlers = ScoringHandlers(runtime.settings)
 
     async def work(session: AsyncClientSession) -> list[Document]:
         batch = BatchContext(runtime.db, session, UnitOfWork("scoring"))

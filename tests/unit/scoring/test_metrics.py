@@ -336,3 +336,12 @@ def test_registry__every_counter_a_family_writes_passes_the_key_check(feedback: 
 
     assert MetricStats(stats.to_increments()) == stats
     assert all(is_counter_key(key) for key in stats.counters)
+
+
+def test_event_stats__of_a_feedback_counted_before_the_new_families_leaves_them_out() -> None:
+    grievance = Complaint(category="queue", severity="minor")
+
+    before = feedback_stats(Ratings(csat=3), 0.5, polarity="neutral", complaint=grievance, version=1)
+
+    assert before == feedback_stats(Ratings(csat=3), 0.5)
+    assert feedback_stats(Ratings(csat=3), 0.5, polarity="neutral", complaint=grievance).get("complaint.n") == 1
