@@ -27,7 +27,7 @@ async def on_threshold_breached(envelopes: Sequence[Envelope[ThresholdBreached]]
     now = service.now_utc()
     for org, org_envelopes in by_org.items():
         loaded = await service.load_breach_batch(batch.db, batch.session, org, [e.data for e in org_envelopes])
-        for envelope in org_envelopes:
+        for envelope in service.deepest_first(org_envelopes):
             service.stage_breach(batch.unit, envelope, loaded, now)
 
 

@@ -197,8 +197,8 @@ def stage_next_step(unit: UnitOfWork, action: Document, policy: OrgPolicy) -> No
 
 def watch_of(breach: ThresholdBreached) -> dict[str, Any]:
     """What a breach's action is verified on: the indicator back past the rule's clearing bound."""
-    comparison = getattr(breach, "comparison", None) or infer_comparison(breach.value, breach.threshold)
-    bound = getattr(breach, "clear_bound", None)
+    comparison = breach.comparison or infer_comparison(breach.value, breach.threshold)
+    bound = breach.clear_bound
     return {
         "indicator": breach.indicator,
         "period": breach.period,
@@ -209,9 +209,10 @@ def watch_of(breach: ThresholdBreached) -> dict[str, Any]:
 
 @dataclass
 class BreachBatch:
-    """What one organisation's breaches of a batch need: claims, the matrix above the units, the policy, risks."""
+    """What one organisation's breaches of a batch need: claims, the groups' actions, the matrix, policy, risks."""
 
     claims: dict[str, str]
+    actions: dict[str, Document]
     entries: list[Entry]
     policy: OrgPolicy
     risks: list[Document]
@@ -223,16 +224,24 @@ async def load_breach_batch(
 ) -> BreachBatch:
     """Everything deciding one organisation's breaches needs, in a handful of bulk reads."""
     keys = [repository.alert_key(org, b.alert_id) for b in breaches]
-    keys += [repository.group_key(org, g) for b in breaches if (g := getattr(b, "group_id", None))]
+    keys += [repository.group_key(org, b.group_id) for b in breaches if b.group_id]
+    claims = await repository.get_claims(db, keys, session)
+    actions = await repository.list_actions_by_id(db, sorted(set(claims.values())), session)
     risks = await repository.list_risks_for_rules(db, org, sorted({b.rule_id for b in breaches}), session)
     firing_keys = [repository.firing_key(r["_id"], b.alert_id) for r in risks for b in breaches]
     return BreachBatch(
-        claims=await repository.get_claims(db, keys, session),
+        claims=claims,
+        actions={a["_id"]: a for a in actions},
         entries=await repository.list_entries_above(db, org, [b.unit_path for b in breaches], session),
         policy=await load_policy(db, org, session),
         risks=risks,
         firings=await repository.get_firings(db, firing_keys, session),
     )
+
+
+def deepest_first(envelopes: Sequence[Envelope[ThresholdBreached]]) -> list[Envelope[ThresholdBreached]]:
+    """Breaches with the deepest units first: a group's action addresses the most specific unit that fired."""
+    return sorted(envelopes, key=lambda e: -e.data.unit_path.count("/"))
 
 
 def stage_breach(unit: UnitOfWork, envelope: Envelope[ThresholdBreached], loaded: BreachBatch, now: datetime) -> None:
@@ -241,26 +250,13 @@ def stage_breach(unit: UnitOfWork, envelope: Envelope[ThresholdBreached], loaded
     alert_claim = repository.alert_key(breach.org, breach.alert_id)
     if alert_claim in loaded.claims:
         return  # this alert already has its action (a redelivery, or an earlier alert of a batch)
-    group_id = getattr(breach, "group_id", None)
-    group_claim = repository.group_key(breach.org, group_id) if group_id else None
+    group_claim = repository.group_key(breach.org, breach.group_id) if breach.group_id else None
     if group_claim and group_claim in loaded.claims:
-        action_id = loaded.claims[group_claim]
-        repository.stage_claim(unit, alert_claim, action_id)
-        loaded.claims[alert_claim] = action_id
-        repository.stage_action_change(
-            unit,
-            action_id,
-            set_={"updated_at": now},
-            push={
-                "alert_ids": [breach.alert_id],
-                "history": [
-                    history_entry(now, SYSTEM, "alert joined", alert_id=breach.alert_id, unit=breach.unit_path)
-                ],
-            },
-        )
+        stage_join(unit, envelope, loaded, loaded.claims[group_claim], now)
         return
     action = breach_action(breach, loaded, now)
     stage_new_action(unit, action, loaded.policy, envelope)
+    loaded.actions[action["_id"]] = action
     repository.stage_claim(unit, alert_claim, action["_id"])
     loaded.claims[alert_claim] = action["_id"]
     if group_claim:
@@ -269,15 +265,61 @@ def stage_breach(unit: UnitOfWork, envelope: Envelope[ThresholdBreached], loaded
     stage_playbooks(unit, envelope, action, loaded, now)
 
 
+def stage_join(
+    unit: UnitOfWork, envelope: Envelope[ThresholdBreached], loaded: BreachBatch, action_id: str, now: datetime
+) -> None:
+    """Another alert of the group joins its action; an untouched action moves down to a deeper unit that fired.
+
+    A region's score falls because a branch's did: while nobody has taken the action in hand, it
+    addresses (and is routed and verified on) the most specific unit of the group.
+    """
+    breach = envelope.data
+    repository.stage_claim(unit, repository.alert_key(breach.org, breach.alert_id), action_id)
+    loaded.claims[repository.alert_key(breach.org, breach.alert_id)] = action_id
+    joined = history_entry(now, SYSTEM, "alert joined", alert_id=breach.alert_id, unit=breach.unit_path)
+    changes: dict[str, Any] = {"updated_at": now}
+    action = loaded.actions.get(action_id)
+    deeper = (
+        action is not None
+        and action["status"] == "open"
+        and action["source"] == "breach"
+        and breach.unit_path != action["unit_path"]
+        and in_subtree(breach.unit_path, action["unit_path"])
+    )
+    if action is None or not deeper:
+        repository.stage_action_change(
+            unit, action_id, set_=changes, push={"alert_ids": [breach.alert_id], "history": [joined]}
+        )
+        return
+    previous = action.get("assignee")
+    title = action["title"].replace(f" at {action['unit_path']}", f" at {breach.unit_path}")
+    action.update(unit_id=breach.unit_id, unit_path=breach.unit_path, lineage=lineage(breach.unit_path), title=title)
+    match = route(loaded.entries, breach_of(action), default_owner=loaded.policy.default_owner)
+    apply_match(action, match)
+    moved = history_entry(now, SYSTEM, "addressed", unit=breach.unit_path, to=action["assignee"], why=match.reason)
+    changes.update(
+        {
+            name: action[name]
+            for name in ("unit_id", "unit_path", "lineage", "title", "assignee", "accountable", "consulted", "informed")
+        }
+    )
+    changes["routing"] = action["routing"]
+    repository.stage_action_change(
+        unit, action_id, set_=changes, push={"alert_ids": [breach.alert_id], "history": [joined, moved]}
+    )
+    if action["assignee"] and action["assignee"] != previous:
+        unit.publish(assigned_event(action, reassigned=previous is not None), cause=envelope)
+        if previous is None:
+            stage_next_step(unit, action, loaded.policy)
+
+
 def breach_action(breach: ThresholdBreached, loaded: BreachBatch, now: datetime) -> Document:
     """The action a breach opens, routed by the matrix."""
-    rule_kind = getattr(breach, "rule_kind", None)
-    rule_name = getattr(breach, "rule_name", None)
     action = new_action(
         org=breach.org,
         unit_id=breach.unit_id,
         unit_path=breach.unit_path,
-        title=f"{rule_name or breach.indicator}: {breach.indicator} {breach.value:g} "
+        title=f"{breach.rule_name or breach.indicator}: {breach.indicator} {breach.value:g} "
         f"past {breach.threshold:g} at {breach.unit_path}",
         level=breach.level,
         source="breach",
@@ -285,9 +327,9 @@ def breach_action(breach: ThresholdBreached, loaded: BreachBatch, now: datetime)
         due_at=loaded.policy.deadlines.due_at(breach.level, now),
         by=SYSTEM,
         alert_id=breach.alert_id,
-        group_id=getattr(breach, "group_id", None),
+        group_id=breach.group_id,
         rule_id=breach.rule_id,
-        rule_kind=rule_kind,
+        rule_kind=breach.rule_kind,
         indicator=breach.indicator,
         priority="urgent" if breach.level == "red" else "high" if breach.level == "orange" else "normal",
         watch=watch_of(breach),

@@ -144,3 +144,29 @@ async def test_a_rule_not_linked__or_a_unit_outside_the_risk__runs_no_playbook(
     await handled(db, other_rule, other_unit)
     actions = await actions_of(db, org)
     assert [(a["source"], a["unit_path"]) for a in actions] == [("breach", "north/b-1"), ("breach", "south/b-1")]
+
+
+async def test_a_group_action__addresses_the_deepest_unit_that_fired(stack: Stack, improvement: RunningService):
+    org, db = unique("org"), db_of(improvement)
+    async with client(stack, improvement, org, "quality_manager") as http:
+        await http.patch("/api/v1/responsibilities/settings", json={"default_owner": "ops.duty"})
+        await http.post("/api/v1/responsibilities", json={"scope": "north/b-1", "responsible": "li.wei"})
+        await http.post("/api/v1/responsibilities", json={"scope": "south/b-2", "responsible": "wu.hao"})
+    # One batch: the region and its branch fire together; the branch's alert makes the action.
+    together = [breach(org, "north", group_id="g-north"), breach(org, "north/b-1", group_id="g-north")]
+    await deliver(stack, *together)
+    await handled(db, *together)
+    # Apart: the region fires first (its action goes to the default owner), then the branch.
+    region, branch = breach(org, "south", group_id="g-south"), breach(org, "south/b-2", group_id="g-south")
+    await deliver(stack, region)
+    await handled(db, region)
+    await deliver(stack, branch)
+    await handled(db, branch)
+
+    actions = {a["group_id"]: a for a in await actions_of(db, org)}
+    assert len(actions) == 2
+    assert (actions["g-north"]["unit_path"], actions["g-north"]["assignee"]) == ("north/b-1", "li.wei")
+    assert (actions["g-south"]["unit_path"], actions["g-south"]["assignee"]) == ("south/b-2", "wu.hao")
+    assert actions["g-south"]["title"].endswith("at south/b-2")
+    assigned = [(e["assignee"], e["reassigned"]) for e in await events_of(db, "action.assigned", org)]
+    assert sorted(assigned) == [("li.wei", False), ("ops.duty", False), ("wu.hao", True)]
