@@ -151,8 +151,21 @@ def _replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def gateway_config() -> str:
-    """The gateway's nginx config for a container: the embedded default's template and routes."""
+# Behind the Ingress the connection comes from the ingress controller: take the client's address from the
+# X-Forwarded-For it adds, so that the per-client rate limit and the logs see clients, not the controller.
+BEHIND_INGRESS = """    set_real_ip_from 10.0.0.0/8;
+    set_real_ip_from 172.16.0.0/12;
+    set_real_ip_from 192.168.0.0/16;
+    real_ip_header X-Forwarded-For;
+    real_ip_recursive on;
+"""
+
+
+def gateway_config(*, behind_ingress: bool = False) -> str:
+    """The gateway's nginx config for a container: the embedded default's template and routes.
+
+    Compose publishes the gateway itself; on Kubernetes (``behind_ingress``) it sits behind the Ingress.
+    """
     runtime_dir = Path("/tmp")
     rendered = render_gateway_config(GATEWAY_PORT, SERVICE_PORTS, runtime_dir)
     rendered = "\n".join(line for line in rendered.splitlines() if line.strip() != "user root;") + "\n"
@@ -168,6 +181,8 @@ def gateway_config() -> str:
     rendered = _replace_once(rendered, f"root {GATEWAY_TEMPLATE.parent};", "root /usr/share/qualityloop/gateway;")
     for service, port in SERVICE_PORTS.items():
         rendered = _replace_once(rendered, f"server 127.0.0.1:{port};", f"server {service}:{port};")
+    if behind_ingress:
+        rendered = _replace_once(rendered, "http {\n", "http {\n" + BEHIND_INGRESS)
     header = f"# {GATEWAY_TEMPLATE.relative_to(ROOT)} rendered for a container. {GENERATED}.\n"
     header += "# Started as `nginx -g 'daemon off;' -c <this file>`.\n"
     return header + rendered
@@ -276,11 +291,10 @@ def operations_doc() -> str:
 
 def outputs() -> dict[Path, str]:
     """Every generated file and its content."""
-    gateway = gateway_config()
     script = topics_script()
     return {
-        COMPOSE / "gateway" / "nginx.conf": gateway,
-        K8S_BASE / "gateway" / "nginx.conf": gateway,
+        COMPOSE / "gateway" / "nginx.conf": gateway_config(),
+        K8S_BASE / "gateway" / "nginx.conf": gateway_config(behind_ingress=True),
         K8S_BASE / "gateway" / "index.html": (GATEWAY_TEMPLATE.parent / "index.html").read_text(),
         COMPOSE / "kafka" / "create-topics.sh": script,
         K8S_BASE / "kafka" / "create-topics.sh": script,

@@ -5,6 +5,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from deploy import generate
 from devstack.processes import ROUTES, nginx_binary
 
@@ -32,9 +34,11 @@ def test_settings_reference_names_every_setting():
             assert f"`{name}`" in reference
 
 
-def test_nginx_accepts_the_gateway_config(tmp_path):
+@pytest.mark.parametrize("behind_ingress", [False, True])
+def test_nginx_accepts_the_gateway_config(tmp_path, behind_ingress):
     # Upstream names resolve only inside the deployment; everything else is checked as nginx reads it.
-    config = re.sub(r"server (\w+):(\d+);", r"server 127.0.0.1:\2;", generate.gateway_config())
+    config = generate.gateway_config(behind_ingress=behind_ingress)
+    config = re.sub(r"server (\w+):(\d+);", r"server 127.0.0.1:\2;", config)
     path = tmp_path / "nginx.conf"
     path.write_text(config)
     result = subprocess.run(
