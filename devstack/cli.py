@@ -226,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     token_parser.add_argument("--subject", default="developer")
     token_parser.add_argument("--ttl", type=int, default=12 * 3600, help="seconds the token is valid")
     token_parser.set_defaults(func=token)
+    from devstack.console import add_console_command  # here: devstack.console imports this module
+
+    add_console_command(commands)
     args = parser.parse_args(argv)
     code: int = args.func(args)
     return code
