@@ -87,7 +87,10 @@ async def units_of(book: Book, pairs: Sequence[tuple[str, str, str]]) -> dict[tu
 async def on_scores(book: Book, envelopes: Sequence[Envelope[ScoreUpdated]]) -> None:
     """Keep the series the rules need and evaluate every score-driven rule on each new figure, in order."""
     active = await Rules.load(book, [e.data.org for e in envelopes])
-    watched = [(e, active.watching(e.data.org, "score", e.data.period)) for e in envelopes]
+    # Deepest units first: when a branch and its region breach together, the branch's alert opens the group
+    # and its breach goes out first, so the group's action is routed to whoever owns the branch.
+    ordered = sorted(envelopes, key=lambda e: -e.data.unit_path.count("/"))
+    watched = [(e, active.watching(e.data.org, "score", e.data.period)) for e in ordered]
     watched = [(e, r) for e, r in watched if r]
     if not watched:
         return

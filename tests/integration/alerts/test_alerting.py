@@ -103,3 +103,24 @@ async def test_event_rule__a_serious_complaint_fires_at_once(org: Org):
     [alert] = await org.alerts(status="firing")
     assert (alert["unit_path"], alert["kind"], alert["level"]) == ("north/b-001", "event", "red")
     assert len(await _breaches(org)) == 1
+
+
+async def test_delivery__a_failing_receiver_gets_the_same_signed_message_again(
+    org: Org, receiver: tuple[WebhookReceiver, str]
+):
+    hooks, url = receiver
+    hooks.failures = 1
+    await org.tree("north", "north/b-001")
+    config = {"type": "webhook", "url": url, "secret": hooks.secret}
+    assert (await org.http.post("/api/v1/channels", json={"name": "ops", "config": config})).status_code == 201
+    await org.rule(indicator="csat", threshold=60, min_samples=5, level="red")
+    await org.send(score(org.name, "north/b-001", 30))
+    [alert] = await org.alerts(status="firing")
+    await eventually(lambda: _received(hooks, 1), timeout=60)
+
+    detail = (await org.http.get(f"/api/v1/alerts/{alert['id']}")).json()
+    [delivery] = detail["deliveries"]
+    assert delivery["status"] == "sent"
+    assert [a["ok"] for a in delivery["attempts"]] == [False, True]
+    assert hooks.received[0]["id"] == delivery["id"]  # webhook-id: the same on every try
+    assert hooks.rejected == []
