@@ -10,11 +10,11 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
+from shared.events import FeedbackKind
 from shared.tree import in_subtree
 
-Kind = Literal["rating", "comment", "complaint", "audit", "measure"]
+Kind = FeedbackKind
 
 
 class Rejected(ValueError):

@@ -7,7 +7,23 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from shared.events import Audit, Complaint, Event, FeedbackKind, QualityDimension, Ratings, ServqualDimension
+from shared.events import (
+    CES_SCALE,
+    CSAT_SCALE,
+    DIMENSION_SCALE,
+    MEASURE_NAME_PATTERN,
+    NPS_SCALE,
+    SERVQUAL_SCALE,
+    Audit,
+    Complaint,
+    ComplaintSeverity,
+    Event,
+    FeedbackKind,
+    Polarity,
+    QualityDimension,
+    Ratings,
+    ServqualDimension,
+)
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 UNIT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -16,8 +32,7 @@ MAX_BATCH = 1000
 # keeps one request's transaction and its per-row error report within reason.
 MAX_IMPORT = 20_000
 Channel = Literal["survey", "app", "web", "call_centre", "kiosk", "social", "email", "sms", "in_branch", "other"]
-Polarity = Literal["negative", "neutral", "positive"]
-MeasureName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+MeasureName = Annotated[str, StringConstraints(pattern=MEASURE_NAME_PATTERN)]
 
 
 class Strict(BaseModel):
@@ -29,18 +44,20 @@ class Strict(BaseModel):
 class ServqualItemIn(Strict):
     """Perception and expectation of one SERVQUAL dimension as posted, both on 1–7."""
 
-    perception: int = Field(ge=1, le=7)
-    expectation: int = Field(ge=1, le=7)
+    perception: int = Field(ge=SERVQUAL_SCALE[0], le=SERVQUAL_SCALE[1])
+    expectation: int = Field(ge=SERVQUAL_SCALE[0], le=SERVQUAL_SCALE[1])
 
 
 class RatingsIn(Strict):
     """Ratings as posted: an unknown rating is an error, not ignored (``shared.events.Ratings`` ignores it)."""
 
-    csat: int | None = Field(default=None, ge=1, le=5)
-    nps: int | None = Field(default=None, ge=0, le=10)
-    ces: int | None = Field(default=None, ge=1, le=7)
+    csat: int | None = Field(default=None, ge=CSAT_SCALE[0], le=CSAT_SCALE[1])
+    nps: int | None = Field(default=None, ge=NPS_SCALE[0], le=NPS_SCALE[1])
+    ces: int | None = Field(default=None, ge=CES_SCALE[0], le=CES_SCALE[1])
     servqual: dict[ServqualDimension, ServqualItemIn] = Field(default_factory=dict)
-    dimensions: dict[QualityDimension, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
+    dimensions: dict[QualityDimension, Annotated[int, Field(ge=DIMENSION_SCALE[0], le=DIMENSION_SCALE[1])]] = Field(
+        default_factory=dict
+    )
     measures: dict[MeasureName, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
         default_factory=dict,
         description="Operational measures, e.g. waiting_time_seconds, handling_time_seconds, first_contact_resolution",
@@ -56,7 +73,7 @@ class ComplaintIn(Strict):
     """A complaint (投诉) as posted."""
 
     category: str = Field(min_length=1, max_length=100)
-    severity: Literal["minor", "moderate", "serious", "critical"]
+    severity: ComplaintSeverity
 
 
 class AuditItemIn(Strict):

@@ -40,7 +40,9 @@ async def make_tree(http: httpx.AsyncClient) -> None:
 async def org_client(stack: Stack, feedback_service: RunningService) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
     """A fresh organisation with its tree, and an admin client of it."""
     org = unique("org")
-    async with httpx.AsyncClient(base_url=feedback_service.url, headers=stack.headers(org, "admin")) as http:
+    # A generous timeout: an import of thousands of units takes seconds when the machine's cores are shared.
+    headers = stack.headers(org, "admin")
+    async with httpx.AsyncClient(base_url=feedback_service.url, headers=headers, timeout=60) as http:
         await make_tree(http)
         yield org, http
 

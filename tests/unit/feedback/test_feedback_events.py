@@ -52,6 +52,9 @@ def test_feedback_events__leave_out_the_comment_the_customer_and_the_source_id()
 
 def test_feedback_erased__carries_what_consumers_take_back_out():
     event = FeedbackErased.from_feedback(STORED)
+    received = FeedbackReceived.from_feedback(STORED)
+    shared = ("ratings", "complaint", "audit", "sentiment", "polarity")
+    assert [getattr(event, name) for name in shared] == [getattr(received, name) for name in shared]
     assert (event.feedback_id, event.unit_id, event.occurred_at) == ("fb_1", "b-001", STORED["occurred_at"])
     assert (event.kind, event.ratings.csat, event.complaint, event.sentiment) == (
         "complaint",
