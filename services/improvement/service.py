@@ -32,6 +32,7 @@ STEP_JOB = "improvement.action-step"
 WINDOW_JOB = "improvement.verification-window"
 OBSERVATIONS_KEPT = 200
 SYSTEM = "system"
+SINGLE_FEEDBACK_RULE = "event"
 
 
 def now_utc() -> datetime:
@@ -332,7 +333,10 @@ def breach_action(breach: ThresholdBreached, loaded: BreachBatch, now: datetime)
         rule_kind=breach.rule_kind,
         indicator=breach.indicator,
         priority="urgent" if breach.level == "red" else "high" if breach.level == "orange" else "normal",
-        watch=watch_of(breach),
+        # A rule on single feedback (a serious complaint, say) has no score to recover: its action is
+        # verified by a quality manager, after the follow-up with the customer.
+        watch=None if breach.rule_kind == SINGLE_FEEDBACK_RULE else watch_of(breach),
+        complaint=breach.rule_kind == SINGLE_FEEDBACK_RULE,
         breach={"value": breach.value, "threshold": breach.threshold, "period": breach.period},
     )
     match = route(loaded.entries, breach_of(action), default_owner=loaded.policy.default_owner)

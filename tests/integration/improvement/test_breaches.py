@@ -170,3 +170,23 @@ async def test_a_group_action__addresses_the_deepest_unit_that_fired(stack: Stac
     assert actions["g-south"]["title"].endswith("at south/b-2")
     assigned = [(e["assignee"], e["reassigned"]) for e in await events_of(db, "action.assigned", org)]
     assert sorted(assigned) == [("li.wei", False), ("ops.duty", False), ("wu.hao", True)]
+
+
+async def test_a_complaint_rule__an_action_with_follow_up_verified_by_hand(stack: Stack, improvement: RunningService):
+    org, db = unique("org"), db_of(improvement)
+    complaint = breach(org, "north/b-1", level="red")
+    complaint = envelope(
+        complaint.data.model_copy(update={"rule_kind": "event", "indicator": "feedback", "clear_bound": None})
+    )
+    await deliver(stack, complaint)
+    await handled(db, complaint)
+    action_id = (await actions_of(db, org))[0]["_id"]
+    async with client(stack, improvement, org, "quality_manager") as http:
+        follow_up = {"contacted_at": "2026-12-03T09:00:00Z", "outcome": "resolved", "notes": "致电道歉并退款"}
+        assert (await http.put(f"/api/v1/actions/{action_id}/follow-up", json=follow_up)).status_code == 200
+        for to in ("in_progress", "done", "verified"):
+            response = await http.post(f"/api/v1/actions/{action_id}/transitions", json={"to": to})
+            assert response.status_code == 200, response.text
+    action = response.json()
+    assert (action["complaint"], action["follow_up"]["outcome"], action["status"]) == (True, "resolved", "verified")
+    assert action["verification"] is None
