@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every service; the command chooses: `qualityloop serve feedback|scoring|alerts|improvement`.
-# Build: docker build -t qualityloop:latest .   (docs/operations.md, "Image")
+# Build: docker build -t qualityloop:latest .   and the gateway: docker build --target gateway -t qualityloop-gateway .
+# (docs/operations.md, "Image")
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -21,6 +22,16 @@ COPY bench bench
 RUN /opt/qualityloop/bin/pip install --no-deps . \
     && find /opt/qualityloop -name '__pycache__' -prune -exec rm -rf {} +
 
+# The gateway: nginx (unprivileged, port 8080) with the landing page and the quality console; its config is
+# generated from deploy/gateway/nginx.conf.template (python -m deploy.generate) and mounted by compose and
+# Kubernetes (the Kubernetes one trusts the Ingress's X-Forwarded-For). Build: docker build --target gateway.
+FROM nginxinc/nginx-unprivileged:1.27-alpine AS gateway
+COPY deploy/gateway/index.html /usr/share/qualityloop/gateway/index.html
+COPY console/site /usr/share/qualityloop/console
+COPY deploy/compose/gateway/nginx.conf /etc/qualityloop/nginx.conf
+CMD ["nginx", "-g", "daemon off;", "-c", "/etc/qualityloop/nginx.conf"]
+
+# The services (the default target, last).
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 qualityloop \
     && useradd --system --uid 10001 --gid qualityloop --home-dir /nonexistent --shell /usr/sbin/nologin qualityloop

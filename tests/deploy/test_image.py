@@ -19,15 +19,17 @@ def test_the_image_is_multi_stage_non_root_and_checks_its_health():
 
 
 def test_the_build_context_holds_what_the_dockerfile_copies():
-    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    kept = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
     for source in re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, re.M):
         for path in source.split():
             assert (ROOT / path).exists(), path
-            assert (
-                f"!{path.split('/')[0]}/" in ignored
-                or f"!{path}" in ignored
-                or f"!{path.rsplit('/', 1)[0]}/" in ignored
-            )
+            assert any(path == k or path.startswith(f"{k}/") for k in kept), f"{path} is left out by .dockerignore"
+
+
+def test_one_services_image_by_default_and_a_gateway_target():
+    stages = re.findall(r"^FROM \S+ AS (\w+)$", DOCKERFILE, re.M)
+    assert stages[-1] == "runtime"
+    assert "gateway" in stages
 
 
 @pytest.mark.parametrize("service", SERVICES)
