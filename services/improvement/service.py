@@ -787,6 +787,8 @@ async def explain_owner(
 async def create_action(db: Database, unit: UnitOfWork, principal: Principal, fields: dict[str, Any]) -> Document:
     """An action opened by hand on a unit in the principal's scope, routed unless an assignee is given."""
     target_unit = await get_visible_unit(db, principal, fields["unit_id"])
+    if fields.get("plan_id"):
+        await get_scoped(db, repository.PLANS, principal, fields["plan_id"], "plan")
     policy = await load_policy(db, principal.org)
     now = now_utc()
     watch = None
@@ -842,6 +844,8 @@ async def change_action(
     """Any change to an action but its state and assignee, by someone working on it; history and event."""
     action = await get_action(db, principal, action_id)
     require_actor(principal, action)
+    if set_ and set_.get("plan_id"):
+        await get_scoped(db, repository.PLANS, principal, set_["plan_id"], "plan")
     now = now_utc()
     entry = history_entry(now, principal.subject, change, detail=detail)
     repository.stage_action_change(

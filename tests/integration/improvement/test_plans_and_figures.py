@@ -58,6 +58,11 @@ async def test_a_plan__goes_round_pdca_and_shows_progress_from_the_scores(stack:
         plan = (await http.get(f"/api/v1/plans/{plan_id}")).json()
         assert (plan["current_value"], plan["progress"], plan["reached"]) == (70, 0.5, False)
 
+        grouped = {"unit_id": "b-1", "title": "Lunch-time rota", "assignee": "li.wei", "plan_id": plan_id}
+        assert (await http.post("/api/v1/actions", json=grouped)).status_code == 201
+        assert (await http.post("/api/v1/actions", json={**grouped, "plan_id": "plan_missing"})).status_code == 404
+        assert (await http.get(f"/api/v1/plans/{plan_id}")).json()["actions"] == {"open": 1}
+
         assert (await http.post(f"/api/v1/plans/{plan_id}/phase", json={"to": "do"})).status_code == 200
         assert (await http.post(f"/api/v1/plans/{plan_id}/phase", json={"to": "check"})).status_code == 200
         no_learning = await http.post(f"/api/v1/plans/{plan_id}/phase", json={"to": "act"})
