@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from shared.events import UnitChanged
 from tests.harness import eventually, staged_events
-from tests.integration.alerts.conftest import Org, WebhookReceiver, complaint, db_of, score
+from tests.integration.alerts.conftest import Org, WebhookReceiver, complaint, db_of, envelope, score
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +125,40 @@ async def test_delivery__a_failing_receiver_gets_the_same_signed_message_again(
     assert [a["ok"] for a in delivery["attempts"]] == [False, True]
     assert hooks.received[0]["id"] == delivery["id"]  # webhook-id: the same on every try
     assert hooks.rejected == []
+
+
+async def test_move__a_moved_unit_keeps_its_alert_which_resolves_at_its_new_place(org: Org):
+    await org.tree("north", "north/b-001", "south")
+    await org.rule(indicator="csat", threshold=60, min_samples=5)
+    await org.send(score(org.name, "north/b-001", 30))
+    [alert] = await org.alerts(status="firing")
+    moved = UnitChanged(
+        org=org.name,
+        unit_id="b-001",
+        unit_path="south/b-001",
+        change="moved",
+        name="B-001",
+        kind="branch",
+        parent_id="south",
+        previous_path="north/b-001",
+    )
+    await org.send(envelope(moved), score(org.name, "south/b-001", 20))
+    [still] = await org.alerts(status="firing")
+    assert (still["id"], still["unit_path"]) == (alert["id"], "south/b-001")
+    await org.send(score(org.name, "south/b-001", 90))
+    [resolved] = await org.alerts(status="resolved")
+    assert resolved["id"] == alert["id"]
+    assert await org.alerts(status="firing") == []
+
+
+async def test_for__a_breach_fires_only_once_it_has_held_long_enough_without_a_new_score(org: Org):
+    await org.tree("north", "north/b-001")
+    await org.rule(indicator="csat", threshold=60, min_samples=5, for_seconds=2)
+    await org.send(score(org.name, "north/b-001", 30))
+    assert await org.alerts() == []  # pending: the condition has not held for 2 s yet
+
+    async def fired() -> list:
+        return await org.alerts(status="firing")
+
+    [alert] = await eventually(fired)
+    assert alert["value"] == 30
