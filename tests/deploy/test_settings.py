@@ -56,3 +56,25 @@ def test_the_values_parse_into_the_settings_classes(kind, service, environment, 
 def test_the_embedded_default_sets_only_settings_too(tmp_path):
     every_setting = set().union(*setting_names().values())
     assert service_environment(tmp_path).keys() <= every_setting
+
+
+# Settings whose values belong to the deployment (addresses, identity provider, secrets, scale, links).
+DEPLOYMENT_SPECIFIC = {
+    "QL_KAFKA_BOOTSTRAP",
+    "QL_MONGO_URI",
+    "QL_AUTH_PUBLIC_KEY_FILE",
+    "QL_AUTH_JWKS_URL",
+    "QL_AUTH_ISSUER",
+    "QL_FEEDBACK_PSEUDONYM_KEY",
+    "QL_ALERTS_SECRET_KEY",
+    "QL_ALERTS_LINK_BASE",
+    "OTEL_TRACES_SAMPLER_ARG",
+}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_and_production_agree_on_everything_else(service):
+    compose_env = compose_environment(service)
+    production = container_environment("prod", service)
+    shared = (compose_env.keys() & production.keys()) - DEPLOYMENT_SPECIFIC
+    assert {name: compose_env[name] for name in shared} == {name: production[name] for name in shared}
