@@ -111,7 +111,7 @@ async def post_feedback(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Accept one feedback; repeating it under the same id answers the first result."""
-    feedback, created = await intake.record_feedback(
+    feedback, created = await intake.create_feedback(
         runtime, principal=principal, feedback_in=feedback_in, idempotency_key=idempotency_key
     )
     if not created:
@@ -122,7 +122,7 @@ async def post_feedback(
 @router.post("/feedback/batch", response_model=BatchResult, tags=["feedback"])
 async def post_feedback_batch(batch_in: BatchCreate, runtime: RuntimeDep, principal: Poster) -> BatchResult:
     """Accept up to 1,000 feedback in one transaction, with a result per item."""
-    outcomes = await intake.record_batch(runtime, principal=principal, items=batch_in.items)
+    outcomes = await intake.create_feedback_batch(runtime, principal=principal, items=batch_in.items)
     results = [
         ItemResult(index=i, status=o.status, id=o.feedback["_id"] if o.feedback else None, errors=o.errors)
         for i, o in enumerate(outcomes)
@@ -139,7 +139,7 @@ async def post_feedback_batch(batch_in: BatchCreate, runtime: RuntimeDep, princi
 @router.post("/erasures", status_code=status.HTTP_201_CREATED, response_model=ErasureRead, tags=["erasures"])
 async def create_erasure(erasure_in: ErasureCreate, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
     """Erase every feedback of one customer and tell the other services."""
-    recorded = await erasure.erase_customer(runtime, principal=principal, erasure_in=erasure_in)
+    recorded = await erasure.create_erasure(runtime, principal=principal, erasure_in=erasure_in)
     return {"id": recorded["_id"], **recorded}
 
 

@@ -14,7 +14,7 @@ from shared.ids import new_id
 from shared.storage import Document
 
 
-async def erase_customer(runtime: FeedbackRuntime, *, principal: Principal, erasure_in: ErasureCreate) -> Document:
+async def create_erasure(runtime: FeedbackRuntime, *, principal: Principal, erasure_in: ErasureCreate) -> Document:
     """Delete one customer's feedback and publish ``feedback.erased`` for each, in one transaction.
 
     The feedback's customer rows go with it. Its source-id rows stay, marked erased, without anything

@@ -220,7 +220,7 @@ async def _take_in(
     raise AssertionError("unreachable")
 
 
-async def record_feedback(
+async def create_feedback(
     runtime: FeedbackRuntime, *, principal: Principal, feedback_in: FeedbackCreate, idempotency_key: str | None
 ) -> tuple[Document, bool]:
     """Store a feedback and publish ``feedback.received``; return it and whether it was new.
@@ -237,7 +237,7 @@ async def record_feedback(
     return outcome.feedback, outcome.status == "accepted"
 
 
-async def record_batch(
+async def create_feedback_batch(
     runtime: FeedbackRuntime, *, principal: Principal, items: Sequence[dict[str, Any]]
 ) -> list[Outcome]:
     """Take in up to 1,000 feedback in one transaction; each item is accepted, a duplicate or rejected."""
