@@ -158,9 +158,16 @@ def render_gateway_config(
     *,
     limits: GatewayLimits = GatewayLimits(),
     tls: GatewayTls | None = None,
+    readiness_port: int | None = None,
 ) -> str:
-    """The nginx config of the gateway, from the template in deploy/gateway/ (with TLS when ``tls`` is given)."""
+    """The nginx config of the gateway, from the template in deploy/gateway/ (with TLS when ``tls`` is given).
+
+    With ``readiness_port`` (the supervisor's, under ``qualityloop run``), the gateway's ``/readyz`` says
+    which part of the platform is down.
+    """
     locations = []
+    if readiness_port is not None:
+        locations.append(f"        location = /readyz {{ proxy_pass http://127.0.0.1:{readiness_port}/readyz; }}\n")
     for service, prefixes in ROUTES.items():
         for prefix in prefixes:
             locations.append(f"        location /api/v1/{prefix} {{ proxy_pass http://{service}; }}\n")
@@ -227,11 +234,14 @@ def start_gateway(
     *,
     limits: GatewayLimits = GatewayLimits(),
     tls: GatewayTls | None = None,
+    readiness_port: int | None = None,
 ) -> Child:
     """nginx in the foreground with the gateway config, its pid, logs and temp files under runtime_dir."""
     runtime_dir.mkdir(parents=True, exist_ok=True)
     conf = runtime_dir / "nginx.conf"
-    conf.write_text(render_gateway_config(port, upstreams, runtime_dir, limits=limits, tls=tls))
+    conf.write_text(
+        render_gateway_config(port, upstreams, runtime_dir, limits=limits, tls=tls, readiness_port=readiness_port)
+    )
     process = _spawn(
         "gateway",
         [nginx_binary(), "-p", str(runtime_dir), "-c", str(conf), "-e", str(runtime_dir / "error.log")],
