@@ -51,25 +51,26 @@ def cleared(params: Params, value: float) -> bool:
 
 
 def evaluate(params: Params, state: State, observation: Observation, *, firing: bool) -> tuple[Verdict, State]:
-    """Fire once the bound has been crossed for ``for_seconds``; clear only past the clearing bound."""
+    """Fire once the bound has been crossed for ``for_seconds``; clear only past the clearing bound.
+
+    The state is empty except while a breach waits out its ``for`` (then: since when, and the last figure,
+    for the timer to judge), so a steady stream of scores writes no state.
+    """
     point = observation.point
     if not point.usable(params.min_samples):
         return UNCHANGED, state
     assert point.value is not None
     value = point.value
-    state = {**state, "value": value, "sample_size": point.sample_size}
     if firing:
-        if cleared(params, value):
-            return _verdict(params, point, holds=False), {**state, "pending_since": None}
-        return UNCHANGED, state
+        return (_verdict(params, point, holds=False), {}) if cleared(params, value) else (UNCHANGED, state)
     if not breached(params, value):
-        return UNCHANGED, {**state, "pending_since": None}
+        return UNCHANGED, {}
     since = datetime.fromisoformat(state["pending_since"]) if state.get("pending_since") else observation.at
-    state["pending_since"] = since.isoformat()
     due = since + timedelta(seconds=params.for_seconds)
     if observation.at >= due:
-        return _verdict(params, point, holds=True), state
-    return Verdict(holds=None, recheck_at=due), state
+        return _verdict(params, point, holds=True), {}
+    pending = {"pending_since": since.isoformat(), "value": value, "sample_size": point.sample_size}
+    return Verdict(holds=None, recheck_at=due), pending
 
 
 def recheck(params: Params, state: State, at: datetime, *, firing: bool) -> tuple[Verdict, State]:
