@@ -292,3 +292,8 @@ def unit_read(document: Document) -> dict[str, Any]:
 def feedback_read(document: Document) -> dict[str, Any]:
     """A stored feedback as the API shows it."""
     return public_view(document)
+
+
+def erasure_read(document: Document) -> dict[str, Any]:
+    """A recorded erasure request as the API shows it."""
+    return public_view(document)

@@ -139,8 +139,7 @@ async def post_feedback_batch(batch_in: BatchCreate, runtime: RuntimeDep, princi
 @router.post("/erasures", status_code=status.HTTP_201_CREATED, response_model=ErasureRead, tags=["erasures"])
 async def create_erasure(erasure_in: ErasureCreate, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
     """Erase every feedback of one customer and tell the other services."""
-    recorded = await erasure.create_erasure(runtime, principal=principal, erasure_in=erasure_in)
-    return {"id": recorded["_id"], **recorded}
+    return repository.erasure_read(await erasure.create_erasure(runtime, principal=principal, erasure_in=erasure_in))
 
 
 @router.get("/feedback/counts", response_model=FeedbackCounts, tags=["feedback"])
