@@ -143,3 +143,18 @@ async def test_unreachable_channel__never_blocks_alerting_and_logs_its_attempts(
     [delivery] = await eventually(attempted)
     assert delivery["status"] == "retrying"
     assert delivery["attempts"][0]["ok"] is False
+
+
+async def test_channels__test_send_reaches_the_receiver_and_secrets_never_come_back(org: Org, receiver):
+    hooks, url = receiver
+    config = {"type": "webhook", "url": url, "secret": hooks.secret, "language": "zh"}
+    created = (await org.http.post("/api/v1/channels", json={"name": "ops", "scope": "north", "config": config})).json()
+    listed = (await org.http.get("/api/v1/channels")).json()["items"]
+    shown = (await org.http.get(f"/api/v1/channels/{created['id']}")).json()
+    for channel in (created, *listed, shown):
+        assert hooks.secret not in str(channel)
+    attempt = (await org.http.post(f"/api/v1/channels/{created['id']}/test")).json()
+    assert attempt["ok"] is True
+    assert len(hooks.received) == 1 and hooks.rejected == []
+    async with org.client("quality_manager", scopes=("south",)) as sibling:
+        assert (await sibling.post(f"/api/v1/channels/{created['id']}/test")).status_code == 404
