@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -25,9 +25,10 @@ from shared.ids import new_id
 from shared.problems import NotFound, Problem
 from shared.runtime import Runtime
 from shared.scheduler import cancel, schedule
-from shared.storage import Database, Document, UnitOfWork
+from shared.storage import Database, Document, UnitOfWork, apply, in_transaction
 from shared.tree import in_subtree, lineage
 
+T = TypeVar("T")
 STEP_JOB = "improvement.action-step"
 WINDOW_JOB = "improvement.verification-window"
 OBSERVATIONS_KEPT = 200
@@ -555,9 +556,11 @@ def scoped(principal: Principal, **query: Any) -> dict[str, Any]:
     return {**principal.scope_filter(), **query}
 
 
-async def get_action(db: Database, principal: Principal, action_id: str) -> Document:
+async def get_action(
+    db: Database, principal: Principal, action_id: str, session: AsyncClientSession | None = None
+) -> Document:
     """The action, if the principal may see it; 404 otherwise, as for a missing one."""
-    action = await repository.get_action(db, scoped(principal, _id=action_id))
+    action = await repository.get_action(db, scoped(principal, _id=action_id), session)
     if action is None:
         raise NotFound("action", action_id)
     return action
@@ -580,20 +583,47 @@ def require_actor(principal: Principal, action: Document) -> frozenset[Actor]:
 
 
 async def transition_action(
-    db: Database, unit: UnitOfWork, principal: Principal, action_id: str, target: str, reason: str | None
+    db: Database,
+    unit: UnitOfWork,
+    principal: Principal,
+    action_id: str,
+    target: str,
+    reason: str | None,
+    session: AsyncClientSession | None = None,
 ) -> Document:
     """Move an action to ``target`` if its state and the principal allow it (409 / 403 otherwise)."""
-    action = await get_action(db, principal, action_id)
+    action = await get_action(db, principal, action_id, session)
     actors = require_actor(principal, action)
     try:
         transition = lifecycle.transition(action["status"], target, actors, watched=is_watched(action), reason=reason)
     except TransitionRefused as refused:
         raise Refused(refused) from refused
-    policy = await load_policy(db, principal.org)
+    policy = await load_policy(db, principal.org, session)
     stage_transition(
         unit, action, transition.state, by=principal.subject, reason=transition.reason, policy=policy, now=now_utc()
     )
     return action
+
+
+async def in_one_transaction(
+    runtime: Runtime[Any], decide: Callable[[AsyncClientSession, UnitOfWork], Awaitable[T]]
+) -> T:
+    """Read, decide and write one action's change in one transaction, then hand its events to the relay.
+
+    A change of an action reads its state first (may it move from there?). Reading inside the
+    transaction that writes makes two concurrent changes of one action conflict: the database lets one
+    commit and the other is run again on the new state (and refused if it no longer applies), where a
+    group commit of changes decided on reads made before it would let both through.
+    """
+
+    async def work(session: AsyncClientSession) -> tuple[T, list[Document]]:
+        unit = runtime.unit_of_work()
+        result = await decide(session, unit)
+        return result, await apply(runtime.db, session, [unit])
+
+    result, documents = await in_transaction(runtime.client, work)
+    runtime.relay.hand_over(documents)
+    return result
 
 
 # Verification on scores.
@@ -714,14 +744,6 @@ async def run_window_end(
     stage_observations(unit, action, [], policy=policy, now=end, cause=None)
 
 
-def unique_by_id(documents: Iterable[Document]) -> list[Document]:
-    """Documents without repeats, first seen first."""
-    seen: dict[str, Document] = {}
-    for document in documents:
-        seen.setdefault(document["_id"], document)
-    return list(seen.values())
-
-
 # Responsibilities.
 
 
@@ -748,9 +770,16 @@ def scoped_document_query(principal: Principal, document_id: str) -> dict[str, A
     return scoped(principal, _id=document_id)
 
 
-async def get_scoped(db: Database, collection: str, principal: Principal, document_id: str, kind: str) -> Document:
+async def get_scoped(
+    db: Database,
+    collection: str,
+    principal: Principal,
+    document_id: str,
+    kind: str,
+    session: AsyncClientSession | None = None,
+) -> Document:
     """A scoped document the principal may see; 404 otherwise, as for a missing one."""
-    document = await repository.find_one(db, collection, scoped_document_query(principal, document_id))
+    document = await repository.find_one(db, collection, scoped_document_query(principal, document_id), session)
     if document is None:
         raise NotFound(kind, document_id)
     return document
@@ -840,12 +869,13 @@ async def change_action(
     set_: dict[str, Any] | None = None,
     push: dict[str, Any] | None = None,
     detail: str | None = None,
+    session: AsyncClientSession | None = None,
 ) -> Document:
     """Any change to an action but its state and assignee, by someone working on it; history and event."""
-    action = await get_action(db, principal, action_id)
+    action = await get_action(db, principal, action_id, session)
     require_actor(principal, action)
     if set_ and set_.get("plan_id"):
-        await get_scoped(db, repository.PLANS, principal, set_["plan_id"], "plan")
+        await get_scoped(db, repository.PLANS, principal, set_["plan_id"], "plan", session)
     now = now_utc()
     entry = history_entry(now, principal.subject, change, detail=detail)
     repository.stage_action_change(
@@ -855,7 +885,7 @@ async def change_action(
         push={**(push or {}), "history": [entry]},
     )
     if set_ and "due_at" in set_ and action["status"] in ACTIVE:
-        policy = await load_policy(db, principal.org)
+        policy = await load_policy(db, principal.org, session)
         stage_next_step(unit, {**action, **set_}, policy)
     unit.publish(updated_event(action, status=action["status"], by=principal.subject, change=change, detail=detail))
     action.update(set_ or {})
@@ -870,9 +900,10 @@ async def reassign_action(
     assignee: str,
     accountable: str | None,
     reason: str | None,
+    session: AsyncClientSession | None = None,
 ) -> Document:
     """Give an active action to another responsible person (a manager or its accountable person does)."""
-    action = await get_action(db, principal, action_id)
+    action = await get_action(db, principal, action_id, session)
     actors = require_actor(principal, action)
     if not actors & {"accountable", "unit_manager", "quality_manager"}:
         raise Problem(403, "Forbidden", "reassigning needs the accountable person or a manager")
@@ -902,7 +933,7 @@ async def reassign_action(
     )
     unit.publish(assigned_event(action, reassigned=previous is not None))
     if previous is None:
-        stage_next_step(unit, action, await load_policy(db, principal.org))
+        stage_next_step(unit, action, await load_policy(db, principal.org, session))
     return action
 
 

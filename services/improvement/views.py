@@ -270,9 +270,12 @@ async def transition_action(
     action_id: str, transition_in: TransitionIn, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Move an action to another state; a refused move answers 409 naming the current state and the allowed ones."""
-    work = runtime.unit_of_work()
-    await service.transition_action(runtime.db, work, principal, action_id, transition_in.to, transition_in.reason)
-    await runtime.commit(work)
+    await service.in_one_transaction(
+        runtime,
+        lambda session, work: service.transition_action(
+            runtime.db, work, principal, action_id, transition_in.to, transition_in.reason, session
+        ),
+    )
     return action_view(await service.get_action(runtime.db, principal, action_id))
 
 
@@ -335,11 +338,19 @@ async def reassign(
     action_id: str, reassign_in: ReassignIn, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Give the action to another responsible person (action.assigned, reassigned)."""
-    work = runtime.unit_of_work()
-    await service.reassign_action(
-        runtime.db, work, principal, action_id, reassign_in.assignee, reassign_in.accountable, reassign_in.reason
+    await service.in_one_transaction(
+        runtime,
+        lambda session, work: service.reassign_action(
+            runtime.db,
+            work,
+            principal,
+            action_id,
+            reassign_in.assignee,
+            reassign_in.accountable,
+            reassign_in.reason,
+            session,
+        ),
     )
-    await runtime.commit(work)
     return action_view(await service.get_action(runtime.db, principal, action_id))
 
 
@@ -353,11 +364,12 @@ async def _change(
     push: dict[str, Any] | None = None,
     detail: str | None = None,
 ) -> dict[str, Any]:
-    work = runtime.unit_of_work()
-    await service.change_action(
-        runtime.db, work, principal, action_id, change=change, set_=set_, push=push, detail=detail
+    await service.in_one_transaction(
+        runtime,
+        lambda session, work: service.change_action(
+            runtime.db, work, principal, action_id, change=change, set_=set_, push=push, detail=detail, session=session
+        ),
     )
-    await runtime.commit(work)
     return action_view(await service.get_action(runtime.db, principal, action_id))
 
 

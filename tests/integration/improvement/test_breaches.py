@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.harness import RunningService, Stack, deliver, handled, unique
@@ -190,3 +192,19 @@ async def test_a_complaint_rule__an_action_with_follow_up_verified_by_hand(stack
     action = response.json()
     assert (action["complaint"], action["follow_up"]["outcome"], action["status"]) == (True, "resolved", "verified")
     assert action["verification"] is None
+
+
+async def test_two_people_take_the_same_action_at_once__one_succeeds(stack: Stack, improvement: RunningService):
+    org, db = unique("org"), db_of(improvement)
+    fired = breach(org, "north/b-1")
+    await deliver(stack, fired)
+    await handled(db, fired)
+    action_id = (await actions_of(db, org))[0]["_id"]
+    async with client(stack, improvement, org, "unit_manager") as http:
+        path = f"/api/v1/actions/{action_id}/transitions"
+        answers = await asyncio.gather(*(http.post(path, json={"to": "in_progress"}) for _ in range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
+    taken = [e for e in await events_of(db, "action.updated", org) if e["status"] == "in_progress"]
+    assert len(taken) == 1
+    history = (await actions_of(db, org))[0]["history"]
+    assert [h.get("to") for h in history if h["what"] == "status"] == ["in_progress"]
