@@ -11,6 +11,7 @@ from bench.measure import Sizes, cores, http_note, log, with_cpu
 from bench.pipeline import DatabaseWork, PipelineProbe, database_work
 from bench.report import Figure, Report
 from bench.stack import Child, Processes, Servers, start_bench_gateway, start_services
+from bench.steady import measure_steady
 
 
 @dataclass
@@ -41,6 +42,7 @@ class PlatformBench:
         try:
             await self.start()
             await self.latency()
+            await self.steady()
             await self.single_posts()
             await self.batch_posts()
             await self.scoring()
@@ -70,7 +72,15 @@ class PlatformBench:
         for org in orgs:
             await skeleton.create_org(self.apis[org.name], org)
         api = self.apis[self.latency_org.name]
-        rule = {"name": "floor", "indicator": "csat", "threshold": 60, "min_samples": 1, "level": "orange"}
+        # Each branch its own alert group (group_depth 2), so every sample's breach opens its own action.
+        rule = {
+            "name": "floor",
+            "indicator": "csat",
+            "threshold": 60,
+            "min_samples": 1,
+            "level": "orange",
+            "group_depth": 2,
+        }
         await api.post("/api/v1/rules", {**rule, "scope": self.latency_org.region})
         await api.post("/api/v1/responsibilities", {"scope": self.latency_org.region, "responsible": "bench"})
         self.probe = PipelineProbe(
@@ -126,6 +136,19 @@ class PlatformBench:
         ):
             self.report.add(Figure(f"latency.{key}", f"  p50 after POST: {label}", _ms(median.get(key)), "ms"))
         await self.drain("after the latency samples")
+
+    async def steady(self) -> None:
+        """Latency under a steady load and the highest rate the pipeline keeps up with (bench/steady.py)."""
+        await measure_steady(
+            f"http://127.0.0.1:{self.gateway_port}",
+            self.servers,
+            self.processes,
+            self.report,
+            rate=self.sizes.steady_rate,
+            seconds=self.sizes.steady_seconds,
+            branches=self.sizes.steady_branches,
+        )
+        await self.drain("after the steady load")
 
     async def single_posts(self) -> None:
         """(e) Single-feedback POSTs through the gateway, then how long the pipeline takes to catch up."""

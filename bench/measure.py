@@ -43,6 +43,9 @@ class Sizes:
     batch_items: int = 100
     batch_concurrency: int = 8
     drain_timeout: float = 150.0
+    steady_rate: float = 200.0
+    steady_seconds: float = 60.0
+    steady_branches: int = 1_000
 
 
 QUICK = Sizes(
@@ -54,6 +57,9 @@ QUICK = Sizes(
     latency_samples=8,
     scoring_events=3_000,
     drain_timeout=45.0,
+    steady_rate=50.0,
+    steady_seconds=10.0,
+    steady_branches=100,
 )
 
 
