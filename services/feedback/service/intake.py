@@ -52,7 +52,7 @@ class _Checked:
     comment: str | None
 
 
-ERASED = {"field": "source_id", "reason": "the feedback taken under this id was erased"}
+_ERASED = {"field": "source_id", "reason": "the feedback taken under this id was erased"}
 
 
 def check_submission(
@@ -134,7 +134,7 @@ async def stage_feedback(
 
 def _duplicate_of(earlier: Document | None) -> Outcome:
     """A submission whose source id was taken: by the stored feedback, or by one since erased."""
-    return Outcome("duplicate", earlier) if earlier is not None else Outcome("duplicate", errors=[dict(ERASED)])
+    return Outcome("duplicate", earlier) if earlier is not None else Outcome("duplicate", errors=[dict(_ERASED)])
 
 
 def _unit_of(
@@ -233,7 +233,7 @@ async def create_feedback(
     if outcome.status == "rejected":
         raise Problem(422, "Invalid request", outcome.errors[0]["reason"], errors=outcome.errors)
     if outcome.feedback is None:
-        raise Problem(410, "Gone", ERASED["reason"], errors=outcome.errors)
+        raise Problem(410, "Gone", _ERASED["reason"], errors=outcome.errors)
     return outcome.feedback, outcome.status == "accepted"
 
 
