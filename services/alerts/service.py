@@ -180,7 +180,7 @@ async def update_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str
         "updated_at": now,
         "updated_by": principal.subject,
     }
-    await _save_rule(runtime, rule, now)
+    await _save_rule(runtime, rule, now, by=principal.subject)
     return rule_view(rule)
 
 
@@ -196,7 +196,7 @@ async def set_rule_enabled(runtime: AlertsRuntime, principal: Principal, rule_id
         "updated_at": now,
         "updated_by": principal.subject,
     }
-    await _save_rule(runtime, rule, now)
+    await _save_rule(runtime, rule, now, by=principal.subject)
     return rule_view(rule)
 
 
@@ -213,13 +213,21 @@ async def delete_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str
         "updated_at": now,
         "updated_by": principal.subject,
     }
-    await _save_rule(runtime, rule, now)
+    await _save_rule(runtime, rule, now, by=principal.subject)
 
 
-async def _save_rule(runtime: AlertsRuntime, rule: Document, now: datetime) -> None:
+async def _save_rule(runtime: AlertsRuntime, rule: Document, now: datetime, *, by: str = "system") -> None:
     unit = runtime.unit_of_work()
     repository.put(unit, repository.RULES, rule)
     unit.insert(repository.RULE_REVISIONS, repository.stamp(rule, now))
+    if not rule["enabled"]:
+        # A rule no longer evaluated would never clear its alerts: they resolve with it.
+        book = Book(runtime.db, None, unit, runtime.settings)
+        why = "rule deleted" if rule["deleted"] else "rule disabled"
+        for alert in await repository.list_open_rule_alerts(runtime.db, rule["org"], rule["_id"]):
+            book.open_alerts[alert["fingerprint"]] = alert
+            await pipeline.resolve(book, alert, value=None, by=by, why=why, cause=None)
+        book.flush()
     await runtime.commit(unit)
 
 

@@ -110,6 +110,23 @@ def complaint(org: str, path: str, severity: str) -> Envelope[Any]:
     )
 
 
+def rating(org: str, path: str, csat: int) -> Envelope[Any]:
+    """A feedback.received event of one CSAT rating."""
+    now = datetime.now(UTC)
+    return envelope(
+        FeedbackReceived(
+            org=org,
+            unit_id=path.rpartition("/")[2],
+            unit_path=path,
+            feedback_id=unique("fb"),
+            channel="kiosk",
+            occurred_at=now,
+            received_at=now,
+            ratings=Ratings(csat=csat),
+        )
+    )
+
+
 @dataclass
 class Org:
     """A test organisation on the alerts service: its name, an admin client, and its tree."""

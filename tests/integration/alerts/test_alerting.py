@@ -7,7 +7,7 @@ import pytest
 
 from shared.events import UnitChanged
 from tests.harness import eventually, staged_events
-from tests.integration.alerts.conftest import Org, WebhookReceiver, complaint, db_of, envelope, score
+from tests.integration.alerts.conftest import Org, WebhookReceiver, complaint, db_of, envelope, rating, score
 
 pytestmark = pytest.mark.integration
 
@@ -162,3 +162,14 @@ async def test_for__a_breach_fires_only_once_it_has_held_long_enough_without_a_n
 
     [alert] = await eventually(fired)
     assert alert["value"] == 30
+
+
+async def test_burn_rate__bad_ratings_burn_the_branch_and_its_region_in_one_group(org: Org):
+    await org.tree("north", "north/b-001")
+    window = {"burn_rate": 14.4, "long_seconds": 3600, "short_seconds": 300}
+    await org.rule(kind="burn_rate", objective=0.99, windows=[window], min_samples=5, level="red")
+    await org.send(*[rating(org.name, "north/b-001", 1) for _ in range(6)])
+    firing = await org.alerts(status="firing")
+    assert sorted(a["unit_path"] for a in firing) == ["north", "north/b-001"]
+    assert len({a["group_id"] for a in firing}) == 1
+    assert all(a["value"] == 0 and a["threshold"] == pytest.approx(85.6) for a in firing)

@@ -57,6 +57,8 @@ async def test_rules__updates_are_revisions_and_alerts_name_theirs(org: Org):
     [alert] = await org.alerts(status="firing")
     assert (alert["rule_revision"], alert["level"], alert["threshold"]) == (2, "red", 70)
     assert (await org.http.post(f"/api/v1/rules/{rule['id']}/disable")).json()["enabled"] is False
+    [resolved] = await org.alerts(status="resolved")  # a rule no longer evaluated resolves its alerts
+    assert resolved["history"][-1]["why"] == "rule disabled"
     assert (await org.http.delete(f"/api/v1/rules/{rule['id']}")).status_code == 204
     assert (await org.http.get(f"/api/v1/rules/{rule['id']}")).status_code == 404
 
