@@ -1,9 +1,10 @@
 """The OpenAPI contract every service publishes: the bearer scheme and every error it answers, as problem+json.
 
 Done once here, for every operation of every service, so the documents tell generated clients and
-contract testers what the services really answer: 401 and 403 (the token and the role table), 404
-where a path names an object, 409 on changes, 413 and 429 (the gateway's body-size and rate limits),
-422 (validation), 503 (the database unreachable), and 400 where a list takes a cursor.
+contract testers what the services really answer: 401 and 403 (the token and the role table), 404 (an
+object named in the request is missing or out of scope), 409 on changes, 413 and 429 (the gateway's
+body-size and rate limits), 422 (validation), 503 (the database unreachable), and 400 for a body that
+cannot be parsed or a cursor that is not ours.
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
 ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
-    "400": ("Bad request (for example a cursor that is not one of ours).", {}),
+    "400": ("Bad request: a body that cannot be parsed, or a cursor that is not one of ours.", {}),
     "401": ("Missing, expired or invalid bearer token.", {"WWW-Authenticate": {"schema": {"type": "string"}}}),
     "403": ("The token's roles (or scope) do not allow this operation.", {}),
-    "404": ("No such object, or it lies outside the caller's organisation or scopes.", {}),
+    "404": ("An object named in the request does not exist or lies outside the caller's organisation or scopes.", {}),
     "409": ("The change conflicts with the object's current state.", {}),
     "413": ("The request body is larger than the gateway accepts.", {}),
     "422": ("The request does not validate; `errors` says which fields and why.", {}),
@@ -56,17 +57,17 @@ ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     """The error statuses an operation can answer."""
-    statuses = ["401", "403", "429", "503"]
+    # 404 on every operation: an object named in the path, the query or the body (a unit, say) may not
+    # exist or lie outside the caller's scopes, and the gateway answers 404 for paths it does not route.
+    statuses = ["401", "403", "404", "429", "503"]
     parameters = operation.get("parameters", [])
-    if "{" in path:
-        statuses.append("404")
     if method in WRITES:
         statuses.append("409")
     if "requestBody" in operation:
         statuses.append("413")
     if parameters or "requestBody" in operation:
         statuses.append("422")
-    if any(p.get("name") == "cursor" for p in parameters):
+    if "requestBody" in operation or any(p.get("name") == "cursor" for p in parameters):
         statuses.append("400")
     return sorted(statuses)
 
@@ -91,19 +92,20 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             operation["security"] = [{SECURITY_SCHEME: []}]
             responses = operation.setdefault("responses", {})
             # Errors a view declares itself are answered as problems too (shared/problems.py).
-            for status, response in responses.items():
+            for status, declared in responses.items():
                 if str(status).startswith(("4", "5")):
-                    response["content"] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                    declared["content"] = _problem_content()
             for status in error_statuses(path, method, operation):
                 description, headers = ERRORS[status]
-                response: dict[str, Any] = {
-                    "description": description,
-                    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                }
+                response: dict[str, Any] = {"description": description, "content": _problem_content()}
                 if headers:
                     response["headers"] = headers
                 responses[status] = response
     return schema
+
+
+def _problem_content() -> dict[str, Any]:
+    return {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
 def install_contract(app: FastAPI) -> None:
