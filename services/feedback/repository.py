@@ -1,4 +1,4 @@
-"""The feedback service's MongoDB collections: units, feedback, its side rows and erasure requests."""
+"""The feedback service's collections (units, feedback, side rows, erasures): every query, every write staged."""
 
 from __future__ import annotations
 
