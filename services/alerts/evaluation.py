@@ -116,17 +116,21 @@ async def on_scores(book: Book, envelopes: Sequence[Envelope[ScoreUpdated]]) -> 
             if pipeline.applies(rule, unit):
                 await _evaluate_score(book, rule, unit, stored, at, envelope)
     for key, ats in touched.items():
-        doc = series[key]
-        keep = sorted(doc["points"])[-SERIES_CAPS.get(doc.get("period") or key.rsplit("\x1f", 1)[1], 100) :]
-        drop = [k for k in doc["points"] if k not in keep]
-        org, unit_id, period = key.split("\x1f")
-        for at in sorted(ats):
-            if at in keep:
-                repository.set_series_point(
-                    book.unit, key, org=org, unit_id=unit_id, period=period, at=at, figures=doc["points"][at], drop=drop
-                )
-                drop = []
+        _stage_series(book, series[key], key, ats)
     book.flush()
+
+
+def _stage_series(book: Book, stored: Document, key: str, changed: set[str]) -> None:
+    """Stage a series' changed points, dropping the oldest beyond its period's cap in the same update."""
+    org, unit_id, period = key.split("\x1f")
+    keep = set(sorted(stored["points"])[-SERIES_CAPS[period] :])
+    drop = sorted(set(stored["points"]) - keep)
+    for at in sorted(changed & keep):
+        figures = stored["points"][at]
+        repository.set_series_point(
+            book.unit, key, org=org, unit_id=unit_id, period=period, at=at, figures=figures, drop=drop
+        )
+        drop = []
 
 
 async def _evaluate_score(

@@ -261,7 +261,6 @@ async def _join_group(book: Book, rule: Document, unit: UnitInfo) -> Document:
             "rule_revision": rule["revision"],
             "level": rule["level"],
             "root": grouping.group_root(unit.path, rule.get("group_depth", 1)),
-            "lineage": lineage(unit.path)[: max(rule.get("group_depth", 1), 1)],
             "alert_ids": [],
             "open_alert_ids": [],
             "unit_paths": [],
