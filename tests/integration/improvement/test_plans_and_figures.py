@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -145,3 +146,31 @@ async def test_actions_nobody_owned__are_routed_when_the_service_starts(stack: S
         assert await eventually(routed)
     finally:
         await restarted.stop()
+
+
+async def test_due_dates_in_the_organisations_working_hours(stack: Stack, improvement: RunningService):
+    org = unique("org")
+    await _units(stack, improvement, org, "north", "north/b-1")
+    calendar = {
+        "timezone": "Asia/Shanghai",
+        "workdays": [0, 1, 2, 3, 4],
+        "start": "09:00",
+        "end": "18:00",
+        "holidays": [],
+        "extra_workdays": [],
+    }
+    async with client(stack, improvement, org, "quality_manager") as http:
+        settings_in = {"calendar": calendar, "use_calendar": True, "deadline_hours": {"red": 9}}
+        response = await http.patch("/api/v1/responsibilities/settings", json=settings_in)
+        assert response.status_code == 200, response.text
+        assert response.json()["deadline_hours"]["red"] == 9 and response.json()["use_calendar"] is True
+        created = await http.post(
+            "/api/v1/actions", json={"unit_id": "b-1", "title": "Counter closed", "level": "red", "assignee": "li.wei"}
+        )
+    action = created.json()
+    created_at = datetime.fromisoformat(action["created_at"])
+    due_at = datetime.fromisoformat(action["due_at"])
+    # Nine working hours are one whole working day: at least a day later, and on a weekday in Shanghai.
+    assert due_at - created_at >= timedelta(hours=9)
+    local = due_at.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert local.weekday() < 5 and time(9) <= local.time() <= time(18)
