@@ -154,7 +154,7 @@ class Org:
 
     async def rule(self, **body: Any) -> dict[str, Any]:
         """Create a rule; answer it."""
-        response = await self.http.post("/api/v1/rules", json={"name": "CSAT floor", **body})
+        response = await self.http.post("/api/v1/rules", json={"name": "CSAT floor"} | body)
         assert response.status_code == 201, response.text
         return response.json()
 

@@ -173,3 +173,27 @@ async def test_burn_rate__bad_ratings_burn_the_branch_and_its_region_in_one_grou
     assert sorted(a["unit_path"] for a in firing) == ["north", "north/b-001"]
     assert len({a["group_id"] for a in firing}) == 1
     assert all(a["value"] == 0 and a["threshold"] == pytest.approx(85.6) for a in firing)
+
+
+async def test_inhibition__a_red_alert_holds_back_lower_ones_beneath_it_until_it_resolves(org: Org):
+    await org.tree("north", "north/b-001")
+    await org.rule(name="red floor", indicator="csat", threshold=40, clear_bound=45, depths=[1], level="red")
+    await org.rule(name="orange floor", indicator="csat", threshold=60, depths=[2], level="orange")
+    await org.send(score(org.name, "north", 30), score(org.name, "north/b-001", 50))
+    alerts = {a["level"]: a for a in await org.alerts(status="firing")}
+    assert set(alerts) == {"red", "orange"}
+    orange = alerts["orange"]
+
+    async def inhibited() -> dict | None:
+        found = await db_of(org.service)["alerts"].find_one({"_id": orange["id"]})
+        return found if found["suppressed"] == "inhibited" else None
+
+    await eventually(inhibited)
+    assert await org.notifications(orange["group_id"]) == []
+    await org.send(score(org.name, "north", 80))  # the red alert resolves: the orange one is told now
+
+    async def told() -> list:
+        return await org.notifications(orange["group_id"])
+
+    [notification] = await eventually(told)
+    assert notification["alert_ids"] == [orange["id"]]
