@@ -269,8 +269,14 @@ def service_routes() -> dict[str, list[BaseRoute]]:
 
 
 def main() -> int:
-    """Rewrite the access table in docs/architecture.md."""
-    DOC.write_text(with_table(DOC.read_text(), render_table(service_routes())))
+    """Rewrite the access table in docs/architecture.md (only its section; the rest is left as it is)."""
+    document = DOC.read_text()
+    updated = with_table(document, render_table(service_routes()))
+    if updated != document:
+        # Written beside and renamed: others edit this file too, and a half-written copy must never be seen.
+        staged = DOC.with_suffix(".md.tmp")
+        staged.write_text(updated)
+        staged.replace(DOC)
     return 0
 
 
