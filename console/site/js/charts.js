@@ -24,4 +24,11 @@ export function disposeCharts() {
   live.clear();
 }
 
+/** The option a chart in the element was drawn with (for tests and debugging). */
+export function optionOf(elementId) {
+  const element = document.getElementById(elementId);
+  const instance = element && echarts.getInstanceByDom(element);
+  return instance ? instance.getOption() : null;
+}
+
 export { echarts };

@@ -1,7 +1,7 @@
 // The console's shell: sign-in, navigation by the URL fragment, language switch, live refresh by polling.
 import { listAll } from "./api.js";
 import { captureSignIn, claims, signOut, token } from "./auth.js";
-import { disposeCharts } from "./charts.js";
+import { disposeCharts, optionOf } from "./charts.js";
 import { currentLanguage, dateTime, setLanguage, t } from "./i18n.js";
 import * as actions from "./pages/actions.js";
 import * as admin from "./pages/admin.js";
@@ -101,7 +101,8 @@ async function render(force = false) {
   const scroll = window.scrollY;
   disposeCharts();
   const content = module.draw(snapshot, { arg, params, go, refresh: () => render(true), claims: claims(), config });
-  view.replaceChildren(content, status(`${t("live", { seconds: config.poll_seconds })} · ${t("updated_at", { time: dateTime(new Date()) })}`));
+  const updated = t("updated_at", { time: dateTime(new Date()) });
+  view.replaceChildren(content, status(module.live === false ? updated : `${t("live", { seconds: config.poll_seconds })} · ${updated}`));
   module.afterDraw?.(snapshot, { arg, params, go });
   if (key === shown.key) window.scrollTo(0, scroll);
   if (focusedId) document.getElementById(focusedId)?.focus();
@@ -139,5 +140,5 @@ async function start() {
   poll();
 }
 
-window.qualityConsole = { render: () => render(true) };
+window.qualityConsole = { render: () => render(true), optionOf };
 start();

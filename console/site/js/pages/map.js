@@ -177,7 +177,12 @@ export function afterDraw(data, { go }) {
       height: "100%",
       label: { show: true, formatter: (info) => label(info.data), color: "#111", fontSize: 13, textBorderColor: "#fff", textBorderWidth: 2, overflow: "break" },
       upperLabel: { show: true, height: 22, color: "#111", formatter: (info) => label(info.data).split("\n").slice(0, 2).join(" · "), textBorderColor: "#fff", textBorderWidth: 2 },
-      levels: [{ itemStyle: { borderWidth: 3, gapWidth: 3, borderColor: "#fff" } }, { itemStyle: { borderWidth: 2, gapWidth: 2, borderColor: "#fff" } }, { itemStyle: { gapWidth: 1 } }],
+      // Level 0 is ECharts' own root around the data: no label of its own.
+      levels: [
+        { upperLabel: { show: false }, itemStyle: { borderWidth: 0, gapWidth: 4 } },
+        { itemStyle: { borderWidth: 3, gapWidth: 2, borderColor: "#fff" } },
+        { itemStyle: { borderWidth: 2, gapWidth: 1, borderColor: "#fff" } },
+      ],
       data: data.nodes.map((node) => treemapNode(node, data)),
     }],
   });
