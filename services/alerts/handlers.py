@@ -108,8 +108,7 @@ class AlertsHandlers:
     async def run_deliver(self, jobs: Sequence[Job], batch: BatchContext) -> None:
         """Send due deliveries (after the commit that decided them) and log every attempt."""
         async with httpx.AsyncClient() as http:
-            for job in jobs:
-                await notifying.deliver(self.book(batch), job.key, box=self.box, http=http)
+            await notifying.deliver(self.book(batch), [job.key for job in jobs], box=self.box, http=http)
 
     async def run_escalate(self, jobs: Sequence[Job], batch: BatchContext) -> None:
         """Run due escalation steps."""

@@ -3,6 +3,7 @@ channels, and the delivery of each message after the commit, every attempt in th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ import httpx
 from services.alerts import escalation, repository, silences
 from services.alerts.inhibition import inhibited
 from services.alerts.notify import (
+    ChannelConfig,
     Notification,
     NotificationKind,
     SecretBox,
@@ -174,29 +176,50 @@ async def send_notification(
     return record
 
 
-async def deliver(book: Book, delivery_id: str, *, box: SecretBox, http: httpx.AsyncClient) -> None:
-    """Send one delivery (after the commit that decided it), log the attempt, retry with backoff on failure."""
+async def deliver(book: Book, delivery_ids: Sequence[str], *, box: SecretBox, http: httpx.AsyncClient) -> None:
+    """Send due deliveries (after the commit that decided them) side by side, log every attempt, and retry
+    failures with backoff. The reads come first: a session takes one operation at a time."""
+    ready: list[tuple[Document, ChannelConfig]] = []
+    for delivery_id in delivery_ids:
+        prepared = await _prepare(book, delivery_id, box)
+        if prepared is not None:
+            ready.append(prepared)
+    # Concurrent sends: one slow or unreachable channel costs its own timeout, not everyone's.
+    attempts = await asyncio.gather(
+        *(send(config, _notification(d), http=http, message_id=d["_id"]) for d, config in ready)
+    )
+    for (delivery, _), attempt in zip(ready, attempts, strict=True):
+        number = len(delivery["attempts"]) + 1
+        delay = None if attempt.ok or not attempt.retryable else next_retry_delay(number)
+        status = "sent" if attempt.ok else "retrying" if delay else "failed"
+        _log(book, delivery, attempt.as_document(), status=status)
+        if delay is not None:
+            schedule(
+                book.unit, kind=DELIVER, key=delivery["_id"], org=delivery["org"], due_at=book.now + delay, payload={}
+            )
+
+
+async def _prepare(book: Book, delivery_id: str, box: SecretBox) -> tuple[Document, ChannelConfig] | None:
+    """A delivery still to send and its channel's config (secrets opened); None when there is nothing to send."""
     delivery = await repository.get_one(book.db, repository.DELIVERIES, delivery_id, session=book.session)
     if delivery is None or delivery["status"] in ("sent", "failed"):
-        return
+        return None
     channel = await repository.get_one(book.db, repository.CHANNELS, delivery["channel_id"], session=book.session)
     if channel is None:
         _log(book, delivery, None, status="failed", error="the channel was deleted")
-        return
+        return None
     try:
-        config = channel_config(channel, box)
+        return delivery, channel_config(channel, box)
     except SecretUnreadable as error:
         _log(book, delivery, None, status="failed", error=f"channel secret unreadable: {error}")
-        return
+        return None
+
+
+def _notification(delivery: Document) -> Notification:
+    """The notification a delivery carries, as decided (the same on every retry)."""
     stored = dict(delivery["notification"])
     stored.update(alert_ids=tuple(stored["alert_ids"]), unit_paths=tuple(stored["unit_paths"]))
-    attempt = await send(config, Notification(**stored), http=http, message_id=delivery["_id"])
-    number = len(delivery["attempts"]) + 1
-    delay = None if attempt.ok or not attempt.retryable else next_retry_delay(number)
-    status = "sent" if attempt.ok else "retrying" if delay else "failed"
-    _log(book, delivery, attempt.as_document(), status=status)
-    if delay is not None:
-        schedule(book.unit, kind=DELIVER, key=delivery_id, org=delivery["org"], due_at=book.now + delay, payload={})
+    return Notification(**stored)
 
 
 def _log(
