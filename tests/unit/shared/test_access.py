@@ -148,3 +148,16 @@ async def test_create_app__logs_an_operation_without_a_row(keys, monkeypatch, ca
     create_app(definition, platform, ThingSettings())
     unlisted = {r.operation for r in caplog.records if r.levelname == "ERROR" and hasattr(r, "operation")}
     assert unlisted == {"put_thing_settings", "poke_thing"}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_gateway__routes_every_operation_to_its_service(service):
+    from devstack.processes import ROUTES, SHARED_PREFIXES
+
+    prefixes = [f"/api/v1/{p}" for p in ROUTES[service]] + [f"/api/v1/{p}/{service}" for p in SHARED_PREFIXES]
+    unrouted = [
+        route.path_format
+        for route in api_routes(service_app_routes(service))
+        if route.include_in_schema and not any(route.path_format.startswith(prefix) for prefix in prefixes)
+    ]
+    assert unrouted == [], "add the path prefix to devstack/processes.py ROUTES"
