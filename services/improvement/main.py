@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +13,6 @@ from shared.consumer import Subscription
 from shared.events import ActionAssigned, ActionUpdated, AlertResolved, ScoreUpdated, ThresholdBreached, UnitChanged
 from shared.runtime import ServiceDefinition
 from shared.scheduler import JobHandler
-
-_background: set[asyncio.Task[Any]] = set()
 
 
 def subscriptions(runtime: ImprovementRuntime) -> Sequence[Subscription[Any]]:
@@ -34,10 +31,8 @@ def jobs(runtime: ImprovementRuntime) -> dict[str, JobHandler]:
 
 
 async def on_start(runtime: ImprovementRuntime) -> None:
-    """Route again the actions left without an owner; in the background, as commits start after start-up."""
-    task = asyncio.create_task(service.route_unassigned(runtime), name="improvement-route-unassigned")
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    """Route again the actions left without an owner while no entry or default owner covered them."""
+    await service.route_unassigned(runtime)
 
 
 DEFINITION = ServiceDefinition(

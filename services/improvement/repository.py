@@ -170,12 +170,14 @@ async def list_watching(db: Database, keys: Sequence[str], session: AsyncClientS
     return await find_in(db, ACTIONS, "watch_key", list(keys), session=session)
 
 
-async def list_unassigned(db: Database, org: str | None = None) -> list[Document]:
+async def list_unassigned(
+    db: Database, org: str | None = None, session: AsyncClientSession | None = None
+) -> list[Document]:
     """Active actions that nobody owns yet (of one organisation, or all)."""
     query: dict[str, Any] = {"status": {"$in": ["open", "reopened"]}, "assignee": None}
     if org is not None:
         query["org"] = org
-    return await db[ACTIONS].find(query).to_list(None)
+    return await db[ACTIONS].find(query, session=session).to_list(None)
 
 
 async def list_actions_for_figures(

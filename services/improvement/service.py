@@ -410,17 +410,24 @@ def stage_playbooks(
 
 
 async def route_unassigned(runtime: Runtime[Any], *, org: str | None = None) -> int:
-    """Route again the active actions nobody owns (at start, or after an entry or default owner was set)."""
-    waiting = await repository.list_unassigned(runtime.db, org)
+    """Route again the active actions nobody owns (at start, or after an entry or default owner was set).
+
+    In one transaction with its reads, so a breach or a person assigning one of them at the same moment
+    conflicts with it rather than being overwritten.
+    """
+    return await in_one_transaction(runtime, lambda session, unit: stage_routing(runtime.db, session, unit, org))
+
+
+async def stage_routing(db: Database, session: AsyncClientSession, unit: UnitOfWork, org: str | None) -> int:
+    """Stage the assignment of every unassigned active action (of one organisation, or all) that has an owner now."""
     by_org: dict[str, list[Document]] = defaultdict(list)
-    for action in waiting:
+    for action in await repository.list_unassigned(db, org, session):
         by_org[action["org"]].append(action)
     routed = 0
+    now = now_utc()
     for org_id, actions in by_org.items():
-        policy = await load_policy(runtime.db, org_id)
-        entries = await repository.list_entries_above(runtime.db, org_id, [a["unit_path"] for a in actions])
-        unit = runtime.unit_of_work()
-        now = now_utc()
+        policy = await load_policy(db, org_id, session)
+        entries = await repository.list_entries_above(db, org_id, [a["unit_path"] for a in actions], session)
         for action in actions:
             match = route(entries, breach_of(action), default_owner=policy.default_owner)
             if not match.routed:
@@ -442,7 +449,6 @@ async def route_unassigned(runtime: Runtime[Any], *, org: str | None = None) -> 
             unit.publish(assigned_event(action, reassigned=False))
             stage_next_step(unit, action, policy)
             routed += 1
-        await runtime.commit(unit)
     return routed
 
 
