@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 # nginx is the gateway; it comes from the operating system's packages.
 install: $(STAMP)
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || $(MAKE) --no-print-directory APT_PACKAGES=nginx-light system-packages
+	@# The console's browser tests drive Debian's Chromium (a CJK font makes their screenshots legible); optional.
+	@command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory APT_PACKAGES="chromium fonts-wqy-microhei" system-packages \
+		|| echo "without chromium the console's browser tests are skipped"
 
 system-packages:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,9 +64,9 @@ async def open_page(browser: Browser, viewport: ViewportSize, locale: str = "en-
     return page
 
 
-async def post(http: httpx.AsyncClient, path: str, body: dict[str, object]) -> dict[str, object]:
+async def post(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST through the gateway and insist on 201."""
     response = await http.post(path, json=body)
     assert response.status_code == 201, response.text
-    result: dict[str, object] = response.json()
+    result: dict[str, Any] = response.json()
     return result

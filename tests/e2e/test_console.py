@@ -111,10 +111,14 @@ async def test_console__incident_to_verified_action_and_a_branch_managers_view(s
             await expect(branch.locator("#treemap svg")).to_contain_text("北京二分行")
             body = await branch.locator("main").inner_text()
             assert "北京一分行" not in body and "上海一分行" not in body and "华东区" not in body
+            await branch.screenshot(path=shots / "branch-manager-map-desktop.png", full_page=True)
             await branch.goto(f"{platform.gateway}/console/#/alerts")
             await expect(branch.locator("#column-firing")).to_be_visible()
             assert "b-001" not in await branch.locator("main").inner_text()
-            await branch.screenshot(path=shots / "branch-manager-map-desktop.png", full_page=True)
+            # Another branch's page by its address: the API answers 404, and the page shows nothing of it.
+            await branch.goto(f"{platform.gateway}/console/#/unit/b-001")
+            await expect(branch.locator("main .error")).to_contain_text("not found", ignore_case=True)
+            assert "北京一分行" not in await branch.locator("main").inner_text()
     print(f"screenshots in {shots}")
 
 

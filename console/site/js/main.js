@@ -134,7 +134,10 @@ async function start() {
   } catch (error) {
     document.getElementById("messages").append(h("div", { class: "message error" }, error.message));
   }
-  window.addEventListener("hashchange", () => render(false));
+  window.addEventListener("hashchange", () => {
+    document.getElementById("messages").replaceChildren();
+    render(false);
+  });
   window.addEventListener("ql:unauthorised", () => { signOut(); render(true); });
   await render(true);
   poll();

@@ -51,6 +51,8 @@ export function trendOption({ title, points, lines = [], marks = [] }) {
   const last = times.length ? Math.max(...times) : Date.now();
   const margin = Math.max((last - first) * 0.05, 3600000);
   return {
+    // No animation: every poll would replay it, and a still chart reads (and screenshots) the same at once.
+    animation: false,
     title: { text: title, left: 8, top: 4, textStyle: { fontSize: 13 } },
     grid: { left: 48, right: 16, top: 36, bottom: 32 },
     tooltip: { trigger: "axis", valueFormatter: (v) => number(v) },

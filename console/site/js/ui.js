@@ -82,7 +82,7 @@ export function notify(text, kind = "info") {
   const region = document.getElementById("messages");
   const message = h("div", { class: `message ${kind}` }, text);
   region.append(message);
-  setTimeout(() => message.remove(), 6000);
+  setTimeout(() => message.remove(), 3500);
 }
 
 /** A table from column headers and rows of cells. */

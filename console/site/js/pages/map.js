@@ -167,14 +167,17 @@ export function afterDraw(data, { go }) {
   const indicatorName = (data.indicators.find(([id]) => id === data.indicator) || [data.indicator, data.indicator])[1];
   const instance = chart(element);
   instance.setOption({
+    animation: false,
     tooltip: { formatter: (info) => tooltip(info, indicatorName) },
     series: [{
       type: "treemap",
       roam: false,
       nodeClick: false,
       breadcrumb: { show: false },
-      width: "100%",
-      height: "100%",
+      left: 4,
+      right: 4,
+      top: 4,
+      bottom: 4,
       label: { show: true, formatter: (info) => label(info.data), color: "#111", fontSize: 13, textBorderColor: "#fff", textBorderWidth: 2, overflow: "break" },
       upperLabel: { show: true, height: 22, color: "#111", formatter: (info) => label(info.data).split("\n").slice(0, 2).join(" · "), textBorderColor: "#fff", textBorderWidth: 2 },
       // Level 0 is ECharts' own root around the data: no label of its own.

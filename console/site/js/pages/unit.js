@@ -121,6 +121,7 @@ export function afterDraw(data) {
   if (keywordElement) {
     const keywords = keywordCounts(data.comments).reverse();
     chart(keywordElement).setOption({
+      animation: false,
       grid: { left: 90, right: 24, top: 8, bottom: 24 },
       xAxis: { type: "value", minInterval: 1 },
       yAxis: { type: "category", data: keywords.map(([k]) => k) },
