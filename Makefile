@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages run test test-unit test-integration test-e2e test-deploy deploy-files lint format bench clean
+.PHONY: install system-packages run test test-unit test-integration test-e2e test-deploy deploy-files lint format bench demo clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || $(MAKE) --no-print-directory APT_PACKAGES=python3-venv system-packages
@@ -64,6 +64,10 @@ deploy-files: install
 
 bench: install
 	$(PY) -m bench
+
+# With `make run` going in another terminal: a demo organisation, an incident, the loop closing.
+demo: install
+	$(PY) -m devstack.demo
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache
