@@ -137,6 +137,12 @@ async def list_inhibited_alerts(
     return await db[ALERTS].find(query, session=session).to_list(None)
 
 
+async def list_silenced_alerts(db: Database, org: str, silence_id: str) -> list[Document]:
+    """Open alerts a silence holds back (a rare read, when the silence is ended early)."""
+    query = {"org": org, "open": True, "suppressed": f"silenced:{silence_id}"}
+    return await db[ALERTS].find(query).to_list(None)
+
+
 async def list_silences(db: Database, org: str, *, session: AsyncClientSession | None = None) -> list[Document]:
     """An organisation's silences that have not been expired."""
     return await db[SILENCES].find({"org": org, "expired": False}, session=session).to_list(None)

@@ -427,11 +427,15 @@ async def list_silences(runtime: AlertsRuntime, principal: Principal, *, cursor:
 
 
 async def expire_silence(runtime: AlertsRuntime, principal: Principal, silence_id: str) -> None:
-    """End a silence now; alerts it held back are told at their group's next notification."""
+    """End a silence now; the alerts it held back are told at once."""
     silence = await get_silence(runtime, principal, silence_id)
     _within_scopes(principal, silence["scope"], "silence")
     unit = runtime.unit_of_work()
     repository.update(unit, repository.SILENCES, silence_id, {"$set": {"expired": True, "expired_at": now_utc()}})
+    # What it held back is told now rather than at the end its window would have had.
+    held = await repository.list_silenced_alerts(runtime.db, principal.org, silence_id)
+    for group in await repository.list_by_ids(runtime.db, repository.GROUPS, sorted({a["group_id"] for a in held})):
+        pipeline.schedule_notification(unit, group, "firing", now_utc())
     await runtime.commit(unit)
 
 

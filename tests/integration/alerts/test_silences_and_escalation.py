@@ -186,3 +186,27 @@ async def test_escalation__stops_once_acknowledged(org: Org):
     assert await _escalations(org, alert["id"]) == []
     reminded = await db_of(org.service)["alerts"].find_one({"_id": alert["id"]})
     assert reminded.get("reminders") == 1  # still firing after the patience: notified again
+
+
+async def test_silence__ended_early_tells_what_it_held_back_at_once(org: Org):
+    await org.tree("north", "north/b-001")
+    now = datetime.now(UTC)
+    silence = await _silence(
+        org, matchers={"scope": "north"}, starts_at=now.isoformat(), ends_at=(now + timedelta(days=2)).isoformat()
+    )
+    await org.rule(indicator="csat", threshold=60, min_samples=5, level="orange")
+    await org.send(score(org.name, "north/b-001", 30))
+    [alert] = await org.alerts(status="firing")
+
+    async def held() -> dict | None:
+        found = await db_of(org.service)["alerts"].find_one({"_id": alert["id"]})
+        return found if found["suppressed"] == f"silenced:{silence['id']}" else None
+
+    await eventually(held)
+    assert (await org.http.delete(f"/api/v1/silences/{silence['id']}")).status_code == 204
+
+    async def told() -> list:
+        return await org.notifications(alert["group_id"])
+
+    [notification] = await eventually(told)
+    assert notification["alert_ids"] == [alert["id"]]
