@@ -117,7 +117,7 @@ async def test_console__incident_to_verified_action_and_a_branch_managers_view(s
             assert "b-001" not in await branch.locator("main").inner_text()
             # Another branch's page by its address: the API answers 404, and the page shows nothing of it.
             await branch.goto(f"{platform.gateway}/console/#/unit/b-001")
-            await expect(branch.locator("main .error")).to_contain_text("not found", ignore_case=True)
+            await expect(branch.locator("main .error")).to_contain_text("outside what your sign-in may see")
             assert "北京一分行" not in await branch.locator("main").inner_text()
     print(f"screenshots in {shots}")
 

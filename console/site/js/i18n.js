@@ -143,6 +143,7 @@ const TEXTS = {
     live: "Live: refreshed every {seconds} s",
     updated_at: "updated {time}",
     forbidden: "Your role may not do this.",
+    not_found: "Not found, or outside what your sign-in may see.",
   },
   zh: {
     app: "QualityLoop 质量控制台",
@@ -286,6 +287,7 @@ const TEXTS = {
     live: "实时：每 {seconds} 秒刷新",
     updated_at: "更新于 {time}",
     forbidden: "您的角色无权执行此操作。",
+    not_found: "未找到，或不在您的权限范围内。",
   },
 };
 

@@ -88,7 +88,8 @@ async function render(force = false) {
     snapshot = await module.load({ arg, params, tree, claims: claims() });
     snapshot.tree = tree;
   } catch (error) {
-    view.replaceChildren(h("p", { class: "error", role: "alert" }, t("error", { detail: error.message })));
+    const detail = error.status === 404 ? t("not_found") : t("error", { detail: error.message });
+    view.replaceChildren(h("p", { class: "error", role: "alert" }, detail));
     shown = { key, snapshot: null };
     return;
   }
