@@ -74,20 +74,19 @@ class AlertsHandlers:
             )
 
     async def on_action_updated(self, envelopes: Sequence[Envelope[ActionUpdated]], batch: BatchContext) -> None:
-        """An action taken in hand acknowledges its alert, or its group's firing alerts, by whoever took it."""
+        """An action taken in hand acknowledges its group's firing alerts (or its one alert), by whoever took it."""
         book = self.book(batch)
         for envelope in envelopes:
             event = envelope.data
             if event.status != ACKNOWLEDGING_STATUS or event.previous_status == ACKNOWLEDGING_STATUS:
                 continue
+            # One action per group: taking it in hand acknowledges every alert of the group.
             alerts = []
-            if event.alert_id:
-                alert = book.changed_alerts.get(event.alert_id) or await repository.get_one(
-                    batch.db, repository.ALERTS, event.alert_id, session=batch.session
-                )
-                alerts = [alert] if alert else []
-            elif event.group_id:
+            if event.group_id:
                 alerts = await repository.list_group_alerts(batch.db, event.group_id, session=batch.session)
+            elif event.alert_id:
+                alert = await repository.get_one(batch.db, repository.ALERTS, event.alert_id, session=batch.session)
+                alerts = [alert] if alert else []
             patience = (await notifying.policy(book, event.org))["patience_minutes"]
             for alert in alerts:
                 if alert["org"] == event.org:

@@ -108,25 +108,27 @@ async def test_acknowledge__by_a_unit_manager_in_their_subtree_with_a_comment(or
     assert event["value"]["comment"] == "排队调整中"
 
 
-async def test_acknowledge__when_its_action_is_taken_in_hand(org: Org):
+async def test_acknowledge__when_its_action_is_taken_in_hand_the_whole_group_is(org: Org):
     await org.tree("north", "north/b-001")
     await org.rule(indicator="csat", threshold=60, min_samples=5, level="orange")
-    await org.send(score(org.name, "north/b-001", 30))
-    [alert] = await org.alerts(status="firing")
+    await org.send(score(org.name, "north/b-001", 30), score(org.name, "north", 40))
+    branch, region = sorted(await org.alerts(status="firing"), key=lambda a: a["unit_path"], reverse=True)
+    assert branch["group_id"] == region["group_id"]
     taken = ActionUpdated(
         org=org.name,
         unit_id="b-001",
         unit_path="north/b-001",
         action_id="act-1",
-        alert_id=None,
-        group_id=alert["group_id"],
+        alert_id=branch["id"],
+        group_id=branch["group_id"],
         status="in_progress",
         previous_status="open",
         by="li.wei",
     )
     await org.send(envelope(taken))
-    [acknowledged] = await org.alerts(status="acknowledged")
-    assert acknowledged["acknowledged_by"] == "li.wei"
+    acknowledged = await org.alerts(status="acknowledged")
+    assert sorted(a["unit_path"] for a in acknowledged) == ["north", "north/b-001"]
+    assert {a["acknowledged_by"] for a in acknowledged} == {"li.wei"}
 
 
 async def _chain(org: Org) -> None:
