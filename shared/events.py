@@ -21,7 +21,11 @@ QualityDimension = Literal["effect", "speed", "attitude", "reliability", "cost",
 UnitChange = Literal["created", "renamed", "moved", "deactivated"]
 FeedbackKind = Literal["rating", "comment", "complaint", "audit", "measure"]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Sentiment = Annotated[float | None, Field(ge=0, le=1, description="Comment sentiment, 0 negative to 1 positive")]
+SENTIMENT_SCALE = (0.0, 1.0)
+Sentiment = Annotated[
+    float | None,
+    Field(ge=SENTIMENT_SCALE[0], le=SENTIMENT_SCALE[1], description="Comment sentiment, 0 negative to 1 positive"),
+]
 Polarity = Literal["negative", "neutral", "positive"]
 ComplaintSeverity = Literal["minor", "moderate", "serious", "critical"]
 MEASURE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"

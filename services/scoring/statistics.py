@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from services.scoring.intervals import (
     DEFAULT_CONFIDENCE,
@@ -58,7 +58,7 @@ from services.scoring.metrics.servqual import (
     servqual_gap,
     servqual_perception,
 )
-from shared.events import Audit, Complaint, Polarity, Ratings
+from shared.events import Audit, Complaint, Polarity, Ratings, Sentiment
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
@@ -115,7 +115,7 @@ class FeedbackRatings(Ratings):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sentiment: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+    sentiment: Sentiment = None
     polarity: Polarity | None = None
     complaint: Complaint | None = None
     audit: Audit | None = None

@@ -19,11 +19,12 @@ from services.scoring.metrics.base import (
     moment_counters,
     moments_pattern,
 )
+from shared.events import SENTIMENT_SCALE
 
 
 def sentiment_mean(stats: Counters, confidence: float = DEFAULT_CONFIDENCE) -> Estimate | None:
     """Mean comment sentiment on 0..1."""
-    return mean_estimate(stats.moments("sentiment", FIXED_POINT), (0.0, 1.0), confidence)
+    return mean_estimate(stats.moments("sentiment", FIXED_POINT), SENTIMENT_SCALE, confidence)
 
 
 class Sentiment(MetricFamily):
