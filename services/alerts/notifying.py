@@ -56,6 +56,15 @@ async def notify_group(book: Book, group_id: str, kind: str) -> None:
         await send_notification(book, group, "resolved", alerts)
         book.flush()
         return
+    if kind == "acknowledged":
+        # Those told of the group hear who took it in hand (and why); nobody else is woken for it.
+        taken = [a for a in alerts if a["status"] == "acknowledged" and a["notified"]]
+        if taken:
+            last = max(taken, key=lambda a: a["acknowledged_at"])
+            await send_notification(
+                book, group, "acknowledged", taken, actor=last["acknowledged_by"], comment=last["comment"]
+            )
+        return
     group["notify_pending"] = False
     book.touch_group(group)
     waiting = [a for a in alerts if a["open"] and not a["notified"]]

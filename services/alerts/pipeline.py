@@ -385,6 +385,15 @@ def acknowledge(
         ),
         cause,
     )
+    # One acknowledgement notice per group however many of its alerts are taken in hand together.
+    schedule(
+        book.unit,
+        kind=NOTIFY,
+        key=f"{alert['group_id']}:acknowledged",
+        org=alert["org"],
+        due_at=book.now,
+        payload={"group_id": alert["group_id"], "kind": "acknowledged"},
+    )
     schedule(
         book.unit,
         kind=REMIND,

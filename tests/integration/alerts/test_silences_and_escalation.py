@@ -84,6 +84,7 @@ async def test_acknowledge__by_a_unit_manager_in_their_subtree_with_a_comment(or
     await org.rule(indicator="csat", threshold=60, min_samples=5, level="orange")
     await org.send(score(org.name, "north/b-001", 30))
     [alert] = await org.alerts(status="firing")
+    await eventually(lambda: _settled(org, alert["group_id"]))  # told of it first
     async with (
         org.client("unit_manager", scopes=("north",)) as manager,
         org.client("unit_manager", scopes=("south",)) as other,
@@ -106,6 +107,12 @@ async def test_acknowledge__by_a_unit_manager_in_their_subtree_with_a_comment(or
 
     [event] = await eventually(acknowledged_event)
     assert event["value"]["comment"] == "排队调整中"
+
+    async def acknowledgement_notice() -> list:
+        return [n for n in await org.notifications(alert["group_id"]) if n["kind"] == "acknowledged"]
+
+    [notice] = await eventually(acknowledgement_notice)
+    assert notice["alert_ids"] == [alert["id"]]
 
 
 async def test_acknowledge__when_its_action_is_taken_in_hand_the_whole_group_is(org: Org):
