@@ -52,7 +52,7 @@ async def test_a_second_alert_of_the_group_joins_its_action(stack: Stack, improv
 
     actions = await actions_of(db, org)
     assert len(actions) == 1
-    assert actions[0]["alert_ids"] == [first.data.alert_id, second.data.alert_id]
+    assert sorted(actions[0]["alert_ids"]) == sorted([first.data.alert_id, second.data.alert_id])
 
 
 async def test_a_breach_nobody_owns__is_routed_when_a_default_owner_is_set(stack: Stack, improvement: RunningService):
@@ -145,7 +145,7 @@ async def test_a_rule_not_linked__or_a_unit_outside_the_risk__runs_no_playbook(
     await deliver(stack, other_rule, other_unit)
     await handled(db, other_rule, other_unit)
     actions = await actions_of(db, org)
-    assert [(a["source"], a["unit_path"]) for a in actions] == [("breach", "north/b-1"), ("breach", "south/b-1")]
+    assert sorted((a["source"], a["unit_path"]) for a in actions) == [("breach", "north/b-1"), ("breach", "south/b-1")]
 
 
 async def test_a_group_action__addresses_the_deepest_unit_that_fired(stack: Stack, improvement: RunningService):
