@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from prometheus_client import Counter, Histogram
 
 from services.alerts import escalation, repository, silences
 from services.alerts.inhibition import inhibited
@@ -30,6 +31,14 @@ from shared.ids import new_id
 from shared.scheduler import schedule
 from shared.storage import Document
 from shared.tree import in_subtree
+
+# Component prefix as Alertmanager's: what the notification stage did, per channel type and outcome.
+DELIVERY_ATTEMPTS = Counter(
+    "qualityloop_alerts_delivery_attempts_total", "Attempts to deliver a notification", ["channel", "outcome"]
+)
+DELIVERY_SECONDS = Histogram(
+    "qualityloop_alerts_delivery_seconds", "Time one delivery attempt took, sent or failed", ["channel"]
+)
 
 
 async def policy(book: Book, org: str) -> dict[str, Any]:
@@ -197,7 +206,9 @@ async def deliver(book: Book, delivery_ids: Sequence[str], *, box: SecretBox, ht
     attempts = await asyncio.gather(
         *(send(config, _notification(d), http=http, message_id=d["_id"]) for d, config in ready)
     )
-    for (delivery, _), attempt in zip(ready, attempts, strict=True):
+    for (delivery, config), attempt in zip(ready, attempts, strict=True):
+        DELIVERY_ATTEMPTS.labels(config.type, "sent" if attempt.ok else "failed").inc()
+        DELIVERY_SECONDS.labels(config.type).observe(attempt.duration_ms / 1000)
         number = len(delivery["attempts"]) + 1
         delay = None if attempt.ok or not attempt.retryable else next_retry_delay(number)
         status = "sent" if attempt.ok else "retrying" if delay else "failed"
