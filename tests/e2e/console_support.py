@@ -56,11 +56,33 @@ def screenshot_folder() -> Path:
     return folder
 
 
-async def open_page(browser: Browser, viewport: ViewportSize, locale: str = "en-GB") -> Page:
-    """A fresh page (own session storage) at a viewport size."""
+_ERRORS: dict[int, list[str]] = {}
+
+
+def script_errors(page: Page) -> list[str]:
+    """Uncaught exceptions and console errors of the page's scripts so far (failed requests aside)."""
+    return _ERRORS.setdefault(id(page), [])
+
+
+async def open_page(
+    browser: Browser, viewport: ViewportSize, *, locale: str = "en-GB", poll_seconds: float | None = None
+) -> Page:
+    """A fresh page (own session storage) at a viewport size; ``poll_seconds`` overrides the console's config."""
     context = await browser.new_context(viewport=viewport, locale=locale)
     page = await context.new_page()
     page.set_default_timeout(20_000)
+    page.on("pageerror", lambda error: script_errors(page).append(str(error)))
+    page.on(
+        "console",
+        lambda message: (
+            script_errors(page).append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    if poll_seconds is not None:
+        config = {"poll_seconds": poll_seconds, "oidc": None}
+        await page.route("**/console/config.json", lambda route: route.fulfill(json=config))
     return page
 
 

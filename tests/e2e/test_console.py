@@ -15,11 +15,12 @@ from playwright.async_api import Page, expect
 from services.scoring.index_system import ahp_weights
 from shared.auth import issue_token
 from tests.e2e.conftest import Platform
-from tests.e2e.console_support import DESKTOP, PHONE, chromium, open_page, post, screenshot_folder
+from tests.e2e.console_support import DESKTOP, PHONE, chromium, open_page, post, screenshot_folder, script_errors
 from tests.harness import Stack, eventually, unique
 
 pytestmark = pytest.mark.e2e
 POOR = "#c0392b"
+TOO_FEW = "#b8b8b8"
 
 
 async def test_console__incident_to_verified_action_and_a_branch_managers_view(stack: Stack, platform: Platform):
@@ -38,22 +39,27 @@ async def test_console__incident_to_verified_action_and_a_branch_managers_view(s
         action = await eventually(lambda: _action_for(http, alert["id"]))
 
         async with chromium() as browser:
-            page = await open_page(browser, DESKTOP)
+            page = await open_page(browser, DESKTOP, poll_seconds=1)
             await page.goto(f"{platform.gateway}/console/#token={manager_token}")
             await expect(page.locator("#treemap svg")).to_be_visible()
             assert "token=" not in page.url, "the token is stripped from the address bar"
             assert await page.evaluate("sessionStorage.getItem('ql.token')") == manager_token
 
-            # The heat map: drill into the region; the branch with the incident is red (poor), with its label.
-            await page.get_by_role("button", name="华北区: drill down").click()
+            # The heat map: drill into the region (by keyboard); the branch with the incident is red (poor),
+            # with its label; a branch with fewer feedback than the minimum sample is hatched grey.
+            await page.get_by_role("button", name="华北区: drill down").focus()
+            await page.keyboard.press("Enter")
             await expect(page.locator("#rank-b-001")).to_have_attribute("data-band", "poor")
             await expect(page.locator("#rank-b-002")).to_have_attribute("data-band", "good")
             await expect(page.locator("#rank-b-001")).to_contain_text("Poor")
             await expect(page.locator("#rank-b-001")).to_contain_text("Red")
             treemap = page.locator("#treemap svg")
             await expect(treemap).to_contain_text("北京一分行")
+            await expect(page.locator("#rank-b-003")).to_have_attribute("data-band", "insufficient")
+            await expect(page.locator("#rank-b-003")).to_contain_text("Too few samples")
             await page.screenshot(path=shots / "map-desktop.png", full_page=True)
-            assert await _treemap_colour(page, "b-001") == POOR
+            assert await _treemap_style(page, "b-001") == {"color": POOR, "hatched": False}
+            assert await _treemap_style(page, "b-003") == {"color": TOO_FEW, "hatched": True}
 
             # Its unit page: the breach on the CSAT trend, with the rule's threshold and the alert marked.
             await page.locator("#rank-b-001 a").first.click()
@@ -76,6 +82,17 @@ async def test_console__incident_to_verified_action_and_a_branch_managers_view(s
             acknowledged = (await http.get(f"/api/v1/alerts/{alert['id']}")).json()
             assert acknowledged["status"] == "acknowledged"
             assert acknowledged["comment"] == "查看中：午间排队"
+            await page.locator(f"#alert-{alert['id']}").get_by_role("button", name="Silence").click()
+            await page.locator("dialog input[name='hours']").fill("2")
+            await page.locator("dialog textarea[name='comment']").fill("区域经理已知悉")
+            await page.locator("dialog button[type='submit']").click()
+            silences = await eventually(lambda: _silences(http))
+            assert silences[0]["matchers"] == {
+                **silences[0]["matchers"],
+                "scope": "north/b-001",
+                "rule_ids": [alert["rule_id"]],
+            }
+            assert silences[0]["comment"] == "区域经理已知悉"
             await page.screenshot(path=shots / "alerts-acknowledged-desktop.png", full_page=True)
 
             # The actions board: in progress, a root cause, done.
@@ -97,12 +114,13 @@ async def test_console__incident_to_verified_action_and_a_branch_managers_view(s
             for _ in range(12):
                 await post(http, "/api/v1/feedback", {"unit_id": "b-001", "channel": "kiosk", "ratings": {"csat": 5}})
             await eventually(lambda: _status_is(http, action["id"], "verified"))
-            await page.evaluate("window.qualityConsole.render()")
+            # No reload: the page polls (every second here) and redraws what changed.
             await expect(page.locator("#action-state")).to_have_text("Verified")
             await expect(page.locator("#verification")).to_contain_text("verified")
             await page.screenshot(path=shots / "actions-verified-desktop.png", full_page=True)
 
             await _admin_pages(page, platform.gateway, shots)
+            assert script_errors(page) == []
             await _phone_and_chinese(browser, platform.gateway, manager_token, alert["unit_id"], shots)
 
             # A branch manager's sign-in: their branch only.
@@ -127,6 +145,7 @@ async def _organisation(http: httpx.AsyncClient) -> None:
     await post(http, "/api/v1/units", {"id": "north", "name": "华北区", "kind": "region"})
     await post(http, "/api/v1/units", {"id": "b-001", "name": "北京一分行", "kind": "branch", "parent_id": "north"})
     await post(http, "/api/v1/units", {"id": "b-002", "name": "北京二分行", "kind": "branch", "parent_id": "north"})
+    await post(http, "/api/v1/units", {"id": "b-003", "name": "北京三分行", "kind": "branch", "parent_id": "north"})
     await post(http, "/api/v1/units", {"id": "east", "name": "华东区", "kind": "region"})
     await post(http, "/api/v1/units", {"id": "b-101", "name": "上海一分行", "kind": "branch", "parent_id": "east"})
     rule = {"name": "CSAT floor", "indicator": "csat", "threshold": 60, "min_samples": 3, "level": "red"}
@@ -135,6 +154,7 @@ async def _organisation(http: httpx.AsyncClient) -> None:
     for unit in ("b-002", "b-101"):
         for rating in (5, 5, 4, 5):
             await post(http, "/api/v1/feedback", {"unit_id": unit, "channel": "app", "ratings": {"csat": rating}})
+    await post(http, "/api/v1/feedback", {"unit_id": "b-003", "channel": "app", "ratings": {"csat": 4}})
     for rating, comment in ((1, "排队太久了，柜员态度冷淡"), (2, "等了一个小时"), (1, "排队太久")):
         body = {"unit_id": "b-001", "channel": "kiosk", "ratings": {"csat": rating}, "comment": comment}
         await post(http, "/api/v1/feedback", body)
@@ -154,18 +174,22 @@ async def _status_is(http: httpx.AsyncClient, action_id: str, status: str) -> bo
     return (await http.get(f"/api/v1/actions/{action_id}")).json()["status"] == status
 
 
-async def _treemap_colour(page: Page, unit_id: str) -> str:
-    """The colour the treemap drew a unit's rectangle with."""
-    colour: str = await page.evaluate(
+async def _silences(http: httpx.AsyncClient) -> list[dict[str, Any]]:
+    return list((await http.get("/api/v1/silences")).json()["items"])
+
+
+async def _treemap_style(page: Page, unit_id: str) -> dict[str, Any]:
+    """The colour the treemap drew a unit's rectangle with, and whether it is hatched."""
+    style: dict[str, Any] = await page.evaluate(
         """(id) => {
             const find = (nodes) => nodes.flatMap((n) => [n, ...find(n.children || [])]);
             const option = window.qualityConsole.optionOf('treemap');
             const node = find(option.series[0].data).find((n) => n.id === id);
-            return node ? node.itemStyle.color : '';
+            return { color: node.itemStyle.color.toLowerCase(), hatched: Boolean(node.itemStyle.decal) };
         }""",
         unit_id,
     )
-    return colour.lower()
+    return style
 
 
 async def _admin_pages(page: Page, gateway: str, shots: Path) -> None:
