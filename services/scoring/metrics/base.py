@@ -92,9 +92,9 @@ class MetricFamily(ABC):
     def counters(self, facts: FeedbackContent) -> Iterator[Counter]:
         """The counters one feedback adds (nothing when it carries none of the family's facts)."""
 
-    @abstractmethod
     def parse(self, metric: str) -> MetricKey | None:
-        """The parsed key if ``metric`` is one of the family's metrics, else None."""
+        """The parsed key if ``metric`` is one of the family's metrics, else None (by default: one of ``forms``)."""
+        return MetricKey(metric, self) if metric in self.forms else None
 
     @abstractmethod
     def estimate(self, key: MetricKey, stats: Counters, confidence: float) -> Estimate | None:

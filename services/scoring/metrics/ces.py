@@ -38,10 +38,6 @@ class Ces(MetricFamily):
         if facts.ratings.ces is not None:
             yield from moment_counters("ces", facts.ratings.ces, histogram=True)
 
-    def parse(self, metric: str) -> MetricKey | None:
-        """``ces``."""
-        return MetricKey(metric, self) if metric == "ces" else None
-
     def estimate(self, key: MetricKey, stats: Counters, confidence: float) -> Estimate | None:
         """The mean with its Student t interval."""
         return ces_mean(stats, confidence)

@@ -47,10 +47,6 @@ class Csat(MetricFamily):
         if facts.ratings.csat is not None:
             yield from moment_counters("csat", facts.ratings.csat, histogram=True)
 
-    def parse(self, metric: str) -> MetricKey | None:
-        """``csat.share`` or ``csat.mean``."""
-        return MetricKey(metric, self) if metric in self.forms else None
-
     def estimate(self, key: MetricKey, stats: Counters, confidence: float) -> Estimate | None:
         """The share (Wilson) or the mean (Student t)."""
         if key.metric == "csat.share":

@@ -46,10 +46,6 @@ class Nps(MetricFamily):
         if facts.ratings.nps is not None:
             yield from moment_counters("nps", facts.ratings.nps, histogram=True)
 
-    def parse(self, metric: str) -> MetricKey | None:
-        """``nps``."""
-        return MetricKey(metric, self) if metric == "nps" else None
-
     def estimate(self, key: MetricKey, stats: Counters, confidence: float) -> Estimate | None:
         """The score with Rocks' adjusted-Wald interval."""
         return nps(stats, confidence)

@@ -39,10 +39,6 @@ class Sentiment(MetricFamily):
         if facts.sentiment is not None:
             yield from moment_counters("sentiment", fixed_point(facts.sentiment))
 
-    def parse(self, metric: str) -> MetricKey | None:
-        """``sentiment``."""
-        return MetricKey(metric, self) if metric == "sentiment" else None
-
     def estimate(self, key: MetricKey, stats: Counters, confidence: float) -> Estimate | None:
         """The mean with its Student t interval."""
         return sentiment_mean(stats, confidence)
