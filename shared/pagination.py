@@ -40,7 +40,9 @@ The scheme (``keyset_page``):
   in the service's indexes. On this server one index with five entries a document cost intake the same
   as the old ``(org, lineage, _id)`` index (about 970 against 910 documents a second in batches of 100);
   a second such index halves it, so a list should replace its old scope index rather than add one.
-- A page reads windows of time, newest first (or oldest first), one bounded range per visible scope
+- A page reads windows of time, newest first (or oldest first from a given ``since``: growing windows
+  up from 1970 would meet the first items with a window as wide as the empty years below them), one
+  bounded range per visible scope
   (the caller's subtrees, narrowed to a requested unit): a window that read nothing grows eightfold, a
   sparse one grows toward a page's worth, and the cursor carries the last key and the window width
   that fitted, so the next page starts with a window of about a page (the width is also remembered
@@ -50,7 +52,9 @@ The scheme (``keyset_page``):
   checked here on what a window read (``matches``), so the database query is the key range alone and
   costs the same on this server and on MongoDB. A filter multiplies the reading by one over its
   selectivity, within the budget below; a filter that is both common and very selective deserves
-  scopes of its own (e.g. ``f"{unit}#{state}"`` keys for open alerts).
+  scopes of its own (e.g. ``f"{unit}#{state}"`` keys for open alerts). The one case a window reads
+  more than a page: a burst of items right behind a long empty stretch (the window grew over the gap);
+  it then reads that burst once, bounded by the scope's density, not the collection.
 - A request reads at most ``scan_budget`` documents and a fixed number of windows; when it stops
   early the page may hold fewer items than ``limit`` (even none) with a ``next_cursor`` to go on: keep
   following ``next_cursor`` until it is null. Items erased between pages simply are not there; items
@@ -227,6 +231,10 @@ async def keyset_page(
     conditions, checked on each window. Reads at most ``scan_budget`` documents (default ten pages),
     never the collection.
     """
+    if not newest_first and since is None:
+        # Growing windows up from the floor would reach the first items with a window as wide as the
+        # empty years below them, and read them all: an oldest-first walk starts from a known time.
+        raise ValueError("an oldest-first walk needs since (e.g. the list's creation time)")
     shown = view or public_view
     rows = await _keyset_rows(
         db,

@@ -90,7 +90,10 @@ async def test_every_item_exactly_once_while_items_arrive_and_are_erased(db: Dat
         erased.update(gone)
 
     for newest_first in (True, False):
-        seen = await walk(db, between_pages=churn, org="o", scopes=["*"], limit=25, newest_first=newest_first)
+        since = None if newest_first else START
+        seen = await walk(
+            db, between_pages=churn, org="o", scopes=["*"], limit=25, newest_first=newest_first, since=since
+        )
         assert len(seen) == len(set(seen)), "an item came twice"
         missing = stable - erased - set(seen)
         assert not missing, f"{len(missing)} items present throughout were never listed"
@@ -125,7 +128,11 @@ async def test_sparse_scope_over_years_and_an_empty_filter_end(db: Database) -> 
     rows = [item("o", "south/gz/b4", START - timedelta(days=400 * n), "web") for n in range(12)]
     await store(db, rows)
     assert set(await walk(db, org="o", scopes=["south"], limit=5)) == {r["_id"] for r in rows}
-    assert set(await walk(db, org="o", scopes=["south"], limit=5, newest_first=False)) == {r["_id"] for r in rows}
+    oldest = START - timedelta(days=400 * 12)
+    ascending = await walk(db, org="o", scopes=["south"], limit=5, newest_first=False, since=oldest)
+    assert set(ascending) == {r["_id"] for r in rows}
+    with pytest.raises(ValueError, match="since"):
+        await keyset_page(db, ITEMS, org="o", scopes=["*"], cursor=None, limit=5, newest_first=False)
     # A filter nothing meets: pages may come back empty with a cursor, and the walk still ends.
     assert await walk(db, org="o", scopes=["south"], limit=2, match={"channel": "fax"}, scan_budget=3) == []
 
