@@ -292,6 +292,10 @@ def stage_join(
         repository.stage_action_change(
             unit, action_id, set_=changes, push={"alert_ids": [breach.alert_id], "history": [joined]}
         )
+        if action is not None:
+            detail = f"alert {breach.alert_id} on {breach.unit_path}"
+            event = updated_event(action, status=action["status"], by=SYSTEM, change="alert_joined", detail=detail)
+            unit.publish(event, cause=envelope)
         return
     previous = action.get("assignee")
     title = action["title"].replace(f" at {action['unit_path']}", f" at {breach.unit_path}")
@@ -313,6 +317,11 @@ def stage_join(
         unit.publish(assigned_event(action, reassigned=previous is not None), cause=envelope)
         if previous is None:
             stage_next_step(unit, action, loaded.policy)
+    else:
+        detail = f"now addresses {breach.unit_path}"
+        unit.publish(
+            updated_event(action, status=action["status"], by=SYSTEM, change="addressed", detail=detail), cause=envelope
+        )
 
 
 def breach_action(breach: ThresholdBreached, loaded: BreachBatch, now: datetime) -> Document:
@@ -682,6 +691,10 @@ def stage_observations(
                 "verification.reason": verdict.reason,
             },
         )
+        # Every score update would be noise; a run of recovered periods that grows or breaks is news.
+        if verdict.streak != verification.get("streak", 0):
+            event = updated_event(action, status="done", by=SYSTEM, change="verification", detail=verdict.reason)
+            unit.publish(event, cause=cause)
         return verdict
     repository.stage_action_change(
         unit,

@@ -53,6 +53,9 @@ async def test_a_second_alert_of_the_group_joins_its_action(stack: Stack, improv
     actions = await actions_of(db, org)
     assert len(actions) == 1
     assert sorted(actions[0]["alert_ids"]) == sorted([first.data.alert_id, second.data.alert_id])
+    joined = [e for e in await events_of(db, "action.updated", org) if e["change"] == "alert_joined"]
+    assert len(joined) == 1 and joined[0]["previous_status"] == joined[0]["status"] == "open"
+    assert len(await events_of(db, "action.assigned", org)) == 0  # no owner, no default owner
 
 
 async def test_a_breach_nobody_owns__is_routed_when_a_default_owner_is_set(stack: Stack, improvement: RunningService):
