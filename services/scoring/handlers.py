@@ -53,11 +53,7 @@ class ScoringHandlers:
         taken_out: list[Counted] = [
             (
                 envelope,
-                event_stats(
-                    envelope.data,
-                    polarity=counted[key].get("polarity"),
-                    version=counted[key].get("registry_version", 1),
-                ),
+                event_stats(envelope.data, polarity=counted[key].polarity, version=counted[key].registry_version),
             )
             for key, envelope in new.items()
             if key in counted

@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from services.scoring.aggregation import AggregateKey, Window
 from services.scoring.index_system import IndexSystem, default_index_system
 from services.scoring.statistics import REGISTRY_VERSION, MetricStats, merge_all
-from shared.events import FeedbackErased, FeedbackReceived, UnitChanged
+from shared.events import FeedbackErased, FeedbackReceived, Polarity, UnitChanged
 from shared.storage import Database, Document, UnitOfWork, find_in
 from shared.tree import lineage
 
@@ -97,11 +97,23 @@ async def stored_ids(
     return {document["_id"] for document in await find_in(db, collection, "_id", ids, session=session)}
 
 
+@dataclass(frozen=True)
+class CountedAs:
+    """How a feedback was counted: the registry version then, and its polarity if it had one."""
+
+    registry_version: int
+    polarity: Polarity | None
+
+
 async def list_counted(
     db: Database, ids: Sequence[str], session: AsyncClientSession | None = None
-) -> dict[str, Document]:
-    """The counted rows of those of ``ids`` that were counted, by id: one chunked lookup for all."""
-    return {document["_id"]: document for document in await find_in(db, COUNTED, "_id", ids, session=session)}
+) -> dict[str, CountedAs]:
+    """How each of those of ``ids`` that were counted was counted: one chunked lookup for all."""
+    # Rows written before the registry had versions were counted by its first version.
+    return {
+        row["_id"]: CountedAs(row.get("registry_version", 1), row.get("polarity"))
+        for row in await find_in(db, COUNTED, "_id", ids, session=session)
+    }
 
 
 async def create_now(db: Database, collection: str, documents: Sequence[Document], session: AsyncClientSession) -> None:
