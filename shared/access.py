@@ -62,7 +62,7 @@ SUBMITTED = Access(frozenset({"integration", "analyst", "unit_manager", "quality
 READ = Access(frozenset({"analyst", "unit_manager", "quality_manager", "admin"}))
 # Working actions and acknowledging alerts, in the caller's subtrees.
 WORK = Access(frozenset({"unit_manager", "quality_manager", "admin"}))
-# Index systems, rules, silences, channels, responsibilities, plans, risks, units.
+# Index systems, rules, silences, channels, responsibilities, plans, risks (the unit tree is the admins').
 MANAGE = Access(frozenset({"quality_manager", "admin"}))
 MANAGE_ORGANISATION = Access(frozenset({"quality_manager", "admin"}), whole_organisation=True)
 ADMIN = Access(frozenset({"admin"}))
@@ -82,12 +82,12 @@ ACCESS: dict[str, dict[str, Access]] = {
         "get_feedback": SUBMITTED,
         "list_feedback": READ,
         "count_feedback": READ,
-        "create_unit": MANAGE,
-        "import_units": MANAGE,
+        "create_unit": ADMIN,
+        "import_units": ADMIN,
         "get_unit": READ,
         "list_units": READ,
-        "update_unit": MANAGE,
-        "deactivate_unit": MANAGE,
+        "update_unit": ADMIN,
+        "deactivate_unit": ADMIN,
         "create_erasure": ADMIN,
     },
     "scoring": {
