@@ -56,8 +56,9 @@ class Access:
 ROLE_ORDER = ["integration", "analyst", "unit_manager", "quality_manager", "admin"]
 
 PUBLIC = Access(frozenset(), public=True)
-# `integration` posts feedback and reads back what it submitted (the service checks it is its own).
-INTAKE = Access(frozenset({"integration", "admin"}))
+# `integration` posts feedback and reads back what it submitted (the service checks it is its own);
+# managers may post feedback too (entered by hand at a branch).
+INTAKE = Access(frozenset({"integration", "unit_manager", "quality_manager", "admin"}))
 SUBMITTED = Access(frozenset({"integration", "analyst", "unit_manager", "quality_manager", "admin"}))
 READ = Access(frozenset({"analyst", "unit_manager", "quality_manager", "admin"}))
 # Working actions and acknowledging alerts, in the caller's subtrees.
