@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.scoring.statistics import (
     DEFAULT_CONFIDENCE,
+    METRIC_KEY_FORMS,
     QUALITY_DIMENSIONS,
     Direction,
     IndicatorValue,
@@ -22,6 +23,8 @@ from services.scoring.statistics import (
 WEIGHT_TOLERANCE = 1e-6
 MAX_CONSISTENCY_RATIO = 0.1
 INDICATOR_ID_PATTERN = r"^[a-z][a-z0-9_.-]{0,63}$"
+
+METRIC_DESCRIPTION = f"A metric key: {', '.join(METRIC_KEY_FORMS)}"
 
 # Saaty's random consistency index for matrices of order 1..15.
 RANDOM_INDEX = (0.0, 0.0, 0.58, 0.90, 1.12, 1.24, 1.32, 1.41, 1.45, 1.49, 1.51, 1.48, 1.56, 1.57, 1.59)
@@ -43,7 +46,7 @@ class LeafIndicator(_IndicatorBase):
     """An indicator computed from one metric; operational measures carry a target and direction."""
 
     kind: Literal["metric"] = "metric"
-    metric: str
+    metric: str = Field(description=METRIC_DESCRIPTION)
     target: float | None = None
     direction: Direction | None = None
 
@@ -394,7 +397,7 @@ class IndicatorDraft(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["metric", "group"] = "metric"
     weight: float | None = Field(default=None, gt=0.0, le=1.0, description="Omit when the siblings use AHP")
-    metric: str | None = None
+    metric: str | None = Field(default=None, description=METRIC_DESCRIPTION)
     target: float | None = None
     direction: Direction | None = None
     children: list[IndicatorDraft] = Field(default_factory=list)
