@@ -11,30 +11,26 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from pymongo import ASCENDING, IndexModel
+from pymongo import IndexModel
 
 from shared.auth import CurrentPrincipal, Principal
 from shared.ids import new_id
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, PAGE_KEYS, Page, keyset_page, page_keys, page_keys_index
 from shared.storage import Database, Document, UnitOfWork
+from shared.tree import WHOLE_ORGANISATION
 
 AUDIT = "audit"
-# One index per filter an admin uses, each led by the organisation: equality (and a time range) on
-# indexed fields, never a scan; the audit log grows only with configuration changes, so the extra
-# index cost per insert is paid rarely.
-AUDIT_INDEXES: dict[str, list[IndexModel]] = {
-    AUDIT: [
-        IndexModel([("org", ASCENDING), ("at", ASCENDING)]),
-        IndexModel([("org", ASCENDING), ("kind", ASCENDING), ("object_id", ASCENDING)]),
-        IndexModel([("org", ASCENDING), ("actor", ASCENDING)]),
-    ]
-}
+# Keyset pagination (shared/pagination.py): each entry is keyed under the whole organisation and under its
+# object, its actor and its kind, so each filter an admin uses is a bounded range of its own (one index;
+# the log grows only with configuration changes, so four keys an entry cost little).
+AUDIT_INDEXES: dict[str, list[IndexModel]] = {AUDIT: [page_keys_index()]}
 EXPORT_ROWS = 100_000
 CSV_COLUMNS = ("id", "at", "actor", "roles", "action", "kind", "object_id", "before", "after")
 
@@ -53,12 +49,13 @@ def record(
     ``action`` is a verb (create, update, delete, transition…), ``kind`` the object's kind (rule, unit…);
     ``before`` is None for a creation, ``after`` None for a deletion. Pass documents without secrets.
     """
+    ident, at = new_id("au"), datetime.now(UTC)
     unit.insert(
         AUDIT,
         {
-            "_id": new_id("au"),
+            "_id": ident,
             "org": principal.org,
-            "at": datetime.now(UTC),
+            "at": at,
             "actor": principal.subject,
             "roles": sorted(principal.roles),
             "action": action,
@@ -66,8 +63,14 @@ def record(
             "object_id": object_id,
             "before": before,
             "after": after,
+            PAGE_KEYS: page_keys(principal.org, audit_scopes(kind, object_id, principal.subject), at, ident),
         },
     )
+
+
+def audit_scopes(kind: str, object_id: str, actor: str) -> list[str]:
+    """The lists an entry is keyed under: the organisation's, its object's, its actor's and its kind's."""
+    return [WHOLE_ORGANISATION, f"object:{object_id}", f"actor:{actor}", f"kind:{kind}"]
 
 
 class AuditEntry(BaseModel):
@@ -85,10 +88,10 @@ class AuditEntry(BaseModel):
 
 
 class AuditPage(BaseModel):
-    """A page of audit entries, oldest first, and the cursor of the next page."""
+    """A page of audit entries, newest first, and the cursor of the next page."""
 
     items: list[AuditEntry]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
 
 
 def audit_view(document: Document) -> dict[str, Any]:
@@ -96,26 +99,33 @@ def audit_view(document: Document) -> dict[str, Any]:
     return {"id": document["_id"], **{name: document.get(name) for name in CSV_COLUMNS[1:]}}
 
 
-def audit_query(
-    org: str,
+@dataclass(frozen=True)
+class AuditSelection:
+    """Which entries to list: the most selective filter picks the keyed list, the others are checked on it."""
+
+    scope: str
+    match: dict[str, Any]
+    since: datetime | None
+    until: datetime | None
+
+
+def audit_selection(
     *,
     kind: str | None = None,
     object_id: str | None = None,
     actor: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> dict[str, Any]:
-    """The filter of an organisation's audit entries by kind, object, actor and time."""
-    query: dict[str, Any] = {"org": org}
-    if kind:
-        query["kind"] = kind
-    if object_id:
-        query["object_id"] = object_id
-    if actor:
-        query["actor"] = actor
-    if since or until:
-        query["at"] = {**({"$gte": since} if since else {}), **({"$lt": until} if until else {})}
-    return query
+) -> AuditSelection:
+    """The keyed list and residual conditions for filters by kind, object, actor and time."""
+    filters = {"object_id": object_id, "actor": actor, "kind": kind}
+    match = {name: value for name, value in filters.items() if value}
+    scope = WHOLE_ORGANISATION
+    for name, prefix in (("object_id", "object"), ("actor", "actor"), ("kind", "kind")):
+        if name in match:
+            scope = f"{prefix}:{match.pop(name)}"
+            break
+    return AuditSelection(scope, match, since, until)
 
 
 class AuditFilters:
@@ -131,11 +141,27 @@ class AuditFilters:
     ) -> None:
         self.kind, self.object_id, self.actor, self.since, self.until = kind, object_id, actor, since, until
 
-    def query(self, org: str) -> dict[str, Any]:
-        """The database filter for an organisation."""
-        return audit_query(
-            org, kind=self.kind, object_id=self.object_id, actor=self.actor, since=self.since, until=self.until
+    def selection(self) -> AuditSelection:
+        """The keyed list and residual conditions of these filters."""
+        return audit_selection(
+            kind=self.kind, object_id=self.object_id, actor=self.actor, since=self.since, until=self.until
         )
+
+
+async def audit_page(db: Database, org: str, selection: AuditSelection, *, cursor: str | None, limit: int) -> Page:
+    """One page of an organisation's audit entries, newest first."""
+    return await keyset_page(
+        db,
+        AUDIT,
+        org=org,
+        scopes=[selection.scope],
+        cursor=cursor,
+        limit=limit,
+        match=selection.match,
+        since=selection.since,
+        until=selection.until,
+        view=audit_view,
+    )
 
 
 async def _database(request: Request) -> Database:
@@ -160,8 +186,11 @@ def audit_router(service: str) -> APIRouter:
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     ) -> Any:
-        """Changes made through this service, oldest first, filtered by kind, object, actor and time."""
-        return await page(db, AUDIT, filters.query(principal.org), cursor=cursor, limit=limit, view=audit_view)
+        """Changes made through this service, newest first, filtered by kind, object, actor and time.
+
+        A page may hold fewer items than ``limit`` (even none) while ``next_cursor`` is set: keep following it.
+        """
+        return await audit_page(db, principal.org, filters.selection(), cursor=cursor, limit=limit)
 
     @router.get(
         "/export",
@@ -169,10 +198,9 @@ def audit_router(service: str) -> APIRouter:
         responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV"}},
     )
     async def export_audit_entries(db: DatabaseDep, principal: CurrentPrincipal, filters: Filters) -> Any:
-        """The filtered audit entries as CSV (before and after as JSON), oldest first."""
-        rows = db[AUDIT].find(filters.query(principal.org)).sort("_id", ASCENDING).limit(EXPORT_ROWS)
+        """The filtered audit entries as CSV (before and after as JSON), newest first."""
         return StreamingResponse(
-            _csv(rows),
+            _csv(_entries(db, principal.org, filters.selection())),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="audit-{service}.csv"'},
         )
@@ -180,12 +208,25 @@ def audit_router(service: str) -> APIRouter:
     return router
 
 
-async def _csv(rows: Any) -> AsyncIterator[str]:
+async def _entries(db: Database, org: str, selection: AuditSelection) -> AsyncIterator[dict[str, Any]]:
+    """Every selected entry (up to EXPORT_ROWS), page after page."""
+    cursor: str | None = None
+    sent = 0
+    while sent < EXPORT_ROWS:
+        result = await audit_page(db, org, selection, cursor=cursor, limit=MAX_LIMIT)
+        for item in result.items:
+            yield item
+        sent += len(result.items)
+        if result.next_cursor is None:
+            return
+        cursor = result.next_cursor
+
+
+async def _csv(entries: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    async for document in rows:
-        view = audit_view(document)
+    async for view in entries:
         writer.writerow(
             [
                 view["id"],
