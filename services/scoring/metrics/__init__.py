@@ -11,29 +11,29 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
-from services.scoring.metrics.audit import Audit
+from services.scoring.metrics.audit import AuditMetrics
 from services.scoring.metrics.base import Counter, FeedbackContent, MetricFamily, MetricKey
-from services.scoring.metrics.ces import Ces
-from services.scoring.metrics.complaint import Complaint
-from services.scoring.metrics.csat import Csat
-from services.scoring.metrics.dimension import Dimension
-from services.scoring.metrics.measure import Measure
-from services.scoring.metrics.nps import Nps
-from services.scoring.metrics.polarity import Polarity
-from services.scoring.metrics.sentiment import Sentiment
-from services.scoring.metrics.servqual import Servqual
+from services.scoring.metrics.ces import CesMetrics
+from services.scoring.metrics.complaint import ComplaintMetrics
+from services.scoring.metrics.csat import CsatMetrics
+from services.scoring.metrics.dimension import DimensionMetrics
+from services.scoring.metrics.measure import MeasureMetrics
+from services.scoring.metrics.nps import NpsMetrics
+from services.scoring.metrics.polarity import PolarityMetrics
+from services.scoring.metrics.sentiment import SentimentMetrics
+from services.scoring.metrics.servqual import ServqualMetrics
 
 FAMILIES: tuple[MetricFamily, ...] = (
-    Csat(),
-    Nps(),
-    Ces(),
-    Servqual(),
-    Dimension(),
-    Sentiment(),
-    Measure(),
-    Complaint(),
-    Audit(),
-    Polarity(),
+    CsatMetrics(),
+    NpsMetrics(),
+    CesMetrics(),
+    ServqualMetrics(),
+    DimensionMetrics(),
+    SentimentMetrics(),
+    MeasureMetrics(),
+    ComplaintMetrics(),
+    AuditMetrics(),
+    PolarityMetrics(),
 )
 # Stored with each counted feedback, so that its erasure takes out the families it was counted with.
 REGISTRY_VERSION = max(family.since for family in FAMILIES)

@@ -46,7 +46,7 @@ def audit_score(stats: Counters, item: str | None = None, confidence: float = DE
     return mean_estimate(stats.moments(prefix, FIXED_POINT), PERCENT, confidence)
 
 
-class Audit(MetricFamily):
+class AuditMetrics(MetricFamily):
     """``audit.{n,sum,sumsq}`` (visits) and ``audit.item.<key>.{n,sum,sumsq}``, percentages in thousandths.
 
     Metrics ``audit.score`` (a visit's total score over its total maximum) and ``audit.item.<key>``

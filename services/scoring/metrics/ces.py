@@ -26,7 +26,7 @@ def ces_mean(stats: Counters, confidence: float = DEFAULT_CONFIDENCE) -> Estimat
     return mean_estimate(stats.moments("ces"), CES_SCALE, confidence)
 
 
-class Ces(MetricFamily):
+class CesMetrics(MetricFamily):
     """``ces.{n,sum,sumsq}`` and ``ces.h.1`` … ``ces.h.7``; metric ``ces``, the mean effort."""
 
     prefix: ClassVar[str] = "ces"

@@ -35,7 +35,7 @@ def complaint_rate(
     return share_estimate(complaints, stats.n, confidence)
 
 
-class Complaint(MetricFamily):
+class ComplaintMetrics(MetricFamily):
     """``complaint.n`` and ``complaint.severity.<severity>``: counts of complaints.
 
     Metrics ``complaint.rate`` and ``complaint.rate.<severity>``: complaints per 100 feedback, 0–100,

@@ -35,7 +35,7 @@ def csat_mean(stats: Counters, confidence: float = DEFAULT_CONFIDENCE) -> Estima
     return mean_estimate(stats.moments("csat"), CSAT_SCALE, confidence)
 
 
-class Csat(MetricFamily):
+class CsatMetrics(MetricFamily):
     """``csat.{n,sum,sumsq}`` and ``csat.h.1`` … ``csat.h.5``; metrics ``csat.share`` and ``csat.mean``."""
 
     prefix: ClassVar[str] = "csat"

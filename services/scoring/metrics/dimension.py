@@ -31,7 +31,7 @@ def dimension_mean(stats: Counters, dimension: str, confidence: float = DEFAULT_
     return mean_estimate(stats.moments(f"dimension.{dimension}"), DIMENSION_SCALE, confidence)
 
 
-class Dimension(MetricFamily):
+class DimensionMetrics(MetricFamily):
     """``dimension.<name>.{n,sum,sumsq}`` and ``dimension.<name>.h.1`` … ``.h.5``; metric ``dimension.<name>``."""
 
     prefix: ClassVar[str] = "dimension"

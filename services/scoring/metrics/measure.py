@@ -40,7 +40,7 @@ def measure_attainment(value: float, target: float, direction: Direction) -> flo
     return min(100.0, 100 * value / target)
 
 
-class Measure(MetricFamily):
+class MeasureMetrics(MetricFamily):
     """``measure.<name>.{n,sum,sumsq}`` in thousandths; metric ``measure.<name>``, scored against a target."""
 
     prefix: ClassVar[str] = "measure"

@@ -34,7 +34,7 @@ def nps(stats: Counters, confidence: float = DEFAULT_CONFIDENCE) -> Estimate | N
     return Estimate(100 * (promoters - detractors) / n, low, high, n)
 
 
-class Nps(MetricFamily):
+class NpsMetrics(MetricFamily):
     """``nps.{n,sum,sumsq}`` and ``nps.h.0`` … ``nps.h.10``; metric ``nps`` on −100..100."""
 
     prefix: ClassVar[str] = "nps"

@@ -17,9 +17,9 @@ from services.scoring.metrics.base import (
     alternatives,
     check_choice,
 )
-from shared.events import Polarity as PolarityName
+from shared.events import Polarity
 
-POLARITIES: tuple[str, ...] = get_args(PolarityName)
+POLARITIES: tuple[str, ...] = get_args(Polarity)
 # A neutral share is good or bad depending on what it displaces: the indicator says which.
 _OWN_DIRECTION = {"positive": Direction.HIGHER_IS_BETTER, "negative": Direction.LOWER_IS_BETTER}
 
@@ -30,7 +30,7 @@ def polarity_share(stats: Counters, polarity: str, confidence: float = DEFAULT_C
     return share_estimate(stats.get(f"polarity.{polarity}"), stats.get("polarity.n"), confidence)
 
 
-class Polarity(MetricFamily):
+class PolarityMetrics(MetricFamily):
     """``polarity.n`` (comments classified) and ``polarity.<polarity>``; metric ``polarity.<polarity>`` in percent.
 
     ``polarity.positive`` scores its share, ``polarity.negative`` 100 − its share; ``polarity.neutral``

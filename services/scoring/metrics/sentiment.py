@@ -27,7 +27,7 @@ def sentiment_mean(stats: Counters, confidence: float = DEFAULT_CONFIDENCE) -> E
     return mean_estimate(stats.moments("sentiment", FIXED_POINT), SENTIMENT_SCALE, confidence)
 
 
-class Sentiment(MetricFamily):
+class SentimentMetrics(MetricFamily):
     """``sentiment.{n,sum,sumsq}`` in thousandths (sum of squares in millionths); metric ``sentiment``."""
 
     prefix: ClassVar[str] = "sentiment"

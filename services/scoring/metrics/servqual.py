@@ -53,7 +53,7 @@ def servqual_expectation(stats: Counters, dimension: str, confidence: float = DE
     return mean_estimate(stats.moments(f"servqual.{dimension}.e"), SERVQUAL_SCALE, confidence)
 
 
-class Servqual(MetricFamily):
+class ServqualMetrics(MetricFamily):
     """``servqual.<dim>.{p,e,gap}.{n,sum,sumsq}`` and ``servqual.gap.{n,sum,sumsq}`` (respondents' mean gaps).
 
     Metrics ``servqual.gap`` (overall) and ``servqual.gap.<dimension>``, on −6..+6.
