@@ -246,11 +246,6 @@ async def count_plan_actions(db: Database, plan_id: str) -> dict[str, int]:
     return counts
 
 
-def stage_plan(unit: UnitOfWork, plan: Document) -> None:
-    """Insert a plan."""
-    unit.insert(PLANS, plan)
-
-
 def stage_plan_change(unit: UnitOfWork, plan_id: str, update: dict[str, Any]) -> None:
     """Stage a change of a plan (a MongoDB update document)."""
     unit.write(PLANS, UpdateOne({"_id": plan_id}, update))

@@ -12,16 +12,19 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.improvement import repository
 from services.improvement.domain import lifecycle
+from services.improvement.domain import plans as pdca
 from services.improvement.domain.escalation import Step, next_step
 from services.improvement.domain.figures import ActionFacts
 from services.improvement.domain.lifecycle import ACTIVE, CLOSED, Actor, State, TransitionRefused
 from services.improvement.domain.policy import OrgPolicy, policy_from
-from services.improvement.domain.risks import PlaybookStep, run_playbook
+from services.improvement.domain.risks import PlaybookStep, rating, run_playbook
 from services.improvement.domain.routing import Breach, Entry, Match, route, route_up
 from services.improvement.domain.verification import Observation, Verdict, Watch, assess, infer_comparison
+from shared import audit
 from shared.auth import Principal
 from shared.events import ActionAssigned, ActionUpdated, Envelope, ThresholdBreached
 from shared.ids import new_id
+from shared.pagination import public_view
 from shared.problems import NotFound, Problem
 from shared.runtime import Runtime
 from shared.scheduler import cancel, schedule
@@ -614,9 +617,12 @@ async def transition_action(
     except TransitionRefused as refused:
         raise Refused(refused) from refused
     policy = await load_policy(db, principal.org, session)
+    previous = action["status"]
     stage_transition(
         unit, action, transition.state, by=principal.subject, reason=transition.reason, policy=policy, now=now_utc()
     )
+    after = {"status": transition.state, "reason": transition.reason}
+    audit.record(unit, principal, "transition", "action", action_id, {"status": previous}, after)
     return action
 
 
@@ -875,6 +881,7 @@ async def create_action(db: Database, unit: UnitOfWork, principal: Principal, fi
         if fields.get("accountable"):
             action["accountable"] = fields["accountable"]
     stage_new_action(unit, action, policy, None)
+    audit.record(unit, principal, "create", "action", action["_id"], None, {"title": action["title"]})
     return action
 
 
@@ -951,6 +958,7 @@ async def reassign_action(
         },
     )
     unit.publish(assigned_event(action, reassigned=previous is not None))
+    audit.record(unit, principal, "reassign", "action", action_id, {"assignee": previous}, {"assignee": assignee})
     if previous is None:
         stage_next_step(unit, action, await load_policy(db, principal.org, session))
     return action
@@ -983,8 +991,7 @@ async def create_plan(db: Database, unit: UnitOfWork, principal: Principal, fiel
         "updated_at": now,
         "created_by": principal.subject,
     }
-    repository.stage_plan(unit, plan)
-    return plan
+    return create_scoped(unit, principal, repository.PLANS, "plan", plan)
 
 
 async def plan_with_progress(db: Database, plan: Document) -> Document:
@@ -1008,4 +1015,117 @@ def facts_of(document: Document) -> ActionFacts:
         reopened=document.get("reopened", 0),
         rule_id=document.get("rule_id"),
         unit_path=document.get("unit_path"),
+    )
+
+
+# Configuration: the matrix, the organisation's settings, plans and risks, each change audited.
+
+
+def create_scoped(unit: UnitOfWork, principal: Principal, collection: str, kind: str, document: Document) -> Document:
+    """Stage a new scoped document (entry, plan, risk) with its audit entry."""
+    repository.stage_insert(unit, collection, document)
+    audit.record(unit, principal, "create", kind, document["_id"], None, public_view(document))
+    return document
+
+
+async def update_scoped(
+    db: Database,
+    unit: UnitOfWork,
+    principal: Principal,
+    collection: str,
+    kind: str,
+    document_id: str,
+    changes: Document,
+) -> Document:
+    """Stage changed fields of a scoped document the principal sees (404 otherwise), audited; the document after."""
+    before = await get_scoped(db, collection, principal, document_id, kind)
+    after = {**before, **changes, "updated_at": now_utc()}
+    repository.stage_set(unit, collection, document_id, {**changes, "updated_at": after["updated_at"]})
+    audit.record(unit, principal, "update", kind, document_id, public_view(before), public_view(after))
+    return after
+
+
+async def delete_scoped(
+    db: Database, unit: UnitOfWork, principal: Principal, collection: str, kind: str, document_id: str
+) -> None:
+    """Stage the deletion of a scoped document the principal sees (404 otherwise), audited."""
+    before = await get_scoped(db, collection, principal, document_id, kind)
+    repository.stage_delete(unit, collection, document_id)
+    audit.record(unit, principal, "delete", kind, document_id, public_view(before), None)
+
+
+async def update_responsibility(
+    db: Database, unit: UnitOfWork, principal: Principal, entry_id: str, changes: Document
+) -> Document:
+    """Change an entry of the matrix; a new scope must lie inside the caller's own."""
+    if "scope" in changes:
+        require_scope(principal, changes["scope"])
+        changes = {**changes, "lineage": repository.scope_lineage(changes["scope"])}
+    return await update_scoped(db, unit, principal, repository.RESPONSIBILITIES, "responsibility", entry_id, changes)
+
+
+async def update_org_settings(db: Database, unit: UnitOfWork, principal: Principal, changes: Document) -> None:
+    """Change the organisation's improvement settings, audited."""
+    before = await repository.get_org_settings(db, principal.org)
+    repository.stage_org_settings(unit, principal.org, changes)
+    after = {**before, **changes}
+    audit.record(unit, principal, "update", "improvement_settings", principal.org, before or None, after)
+
+
+def risk_fields(fields: Document) -> Document:
+    """A risk's fields with its 5×5 rating."""
+    score, band = rating(fields["likelihood"], fields["impact"])
+    return {**fields, "score": score, "rating": band}
+
+
+def new_risk(principal: Principal, fields: Document) -> Document:
+    """A new risk of a subtree inside the principal's own, rated."""
+    require_scope(principal, fields["scope"])
+    return {
+        "_id": new_id("risk"),
+        "org": principal.org,
+        **risk_fields(fields),
+        "lineage": repository.scope_lineage(fields["scope"]),
+        "created_at": now_utc(),
+        "created_by": principal.subject,
+    }
+
+
+async def update_risk(
+    db: Database, unit: UnitOfWork, principal: Principal, risk_id: str, changes: Document
+) -> Document:
+    """Change a risk; its rating follows likelihood and impact."""
+    risk = await get_scoped(db, repository.RISKS, principal, risk_id, "risk")
+    rated = risk_fields({**risk, **changes})
+    changes = {**changes, "score": rated["score"], "rating": rated["rating"]}
+    return await update_scoped(db, unit, principal, repository.RISKS, "risk", risk_id, changes)
+
+
+async def move_plan(
+    db: Database, unit: UnitOfWork, principal: Principal, plan_id: str, target: str, learning: str | None
+) -> None:
+    """Move a plan to its next phase (409 naming the allowed ones otherwise), recording what was learned."""
+    plan = await get_scoped(db, repository.PLANS, principal, plan_id, "plan")
+    try:
+        phase = pdca.move(plan["phase"], target, learning=learning)
+    except pdca.PhaseRefused as refused:
+        raise Refused(refused) from refused
+    now = now_utc()
+    update: Document = {"$set": {"phase": phase, "updated_at": now}}
+    if learning:
+        entry = {
+            "phase": plan["phase"],
+            "cycle": plan["cycle"],
+            "learning": learning,
+            "by": principal.subject,
+            "at": now,
+        }
+        update["$push"] = {"learnings": entry}
+    if plan["phase"] == "act" and phase == "plan":
+        update["$inc"] = {"cycle": 1}
+    if phase == "closed":
+        update["$unset"] = {"target_key": ""}
+    repository.stage_plan_change(unit, plan_id, update)
+    audit.record(
+        unit, principal, "move", "plan", plan_id, {"phase": plan["phase"]}, {"phase": phase, "learning": learning}
     )

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Query, Response
 
 from services.improvement import repository, service
 from services.improvement.dependencies import Limit, RuntimeDep
-from services.improvement.domain import plans as pdca
 from services.improvement.domain import risks as register
 from services.improvement.domain.figures import figures as compute_figures
 from services.improvement.domain.policy import settings_with_defaults
@@ -66,7 +65,7 @@ async def create_responsibility(
     service.require_scope(principal, responsibility_in.scope)
     entry = service.responsibility_document(principal, responsibility_in.model_dump(), service.now_utc())
     work = runtime.unit_of_work()
-    repository.stage_insert(work, repository.RESPONSIBILITIES, entry)
+    service.create_scoped(work, principal, repository.RESPONSIBILITIES, "responsibility", entry)
     await runtime.commit(work)
     await service.route_unassigned(runtime, org=principal.org)
     return public_view(entry)
@@ -106,9 +105,10 @@ async def update_settings(
     settings_in: OrgSettingsUpdate, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Change the organisation's settings (whole-organisation quality managers); actions nobody owned are routed."""
-    changes = settings_in.model_dump(exclude_unset=True, mode="json")
     work = runtime.unit_of_work()
-    repository.stage_org_settings(work, principal.org, changes)
+    await service.update_org_settings(
+        runtime.db, work, principal, settings_in.model_dump(exclude_unset=True, mode="json")
+    )
     await runtime.commit(work)
     await service.route_unassigned(runtime, org=principal.org)
     return settings_with_defaults(await repository.get_org_settings(runtime.db, principal.org))
@@ -127,25 +127,19 @@ async def update_responsibility(
     entry_id: str, responsibility_in: ResponsibilityUpdate, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Change an entry; a new scope must lie inside the caller's own."""
-    entry = await service.get_scoped(runtime.db, repository.RESPONSIBILITIES, principal, entry_id, "responsibility")
-    changes = responsibility_in.model_dump(exclude_unset=True)
-    if "scope" in changes:
-        service.require_scope(principal, changes["scope"])
-        changes["lineage"] = repository.scope_lineage(changes["scope"])
-    changes["updated_at"] = service.now_utc()
     work = runtime.unit_of_work()
-    repository.stage_set(work, repository.RESPONSIBILITIES, entry_id, changes)
+    changes = responsibility_in.model_dump(exclude_unset=True)
+    entry = await service.update_responsibility(runtime.db, work, principal, entry_id, changes)
     await runtime.commit(work)
     await service.route_unassigned(runtime, org=principal.org)
-    return public_view({**entry, **changes})
+    return public_view(entry)
 
 
 @router.delete("/responsibilities/{entry_id}", status_code=204, tags=["responsibilities"])
 async def delete_responsibility(entry_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> Response:
     """Remove an entry; actions it routed keep their people."""
-    await service.get_scoped(runtime.db, repository.RESPONSIBILITIES, principal, entry_id, "responsibility")
     work = runtime.unit_of_work()
-    repository.stage_delete(work, repository.RESPONSIBILITIES, entry_id)
+    await service.delete_scoped(runtime.db, work, principal, repository.RESPONSIBILITIES, "responsibility", entry_id)
     await runtime.commit(work)
     return Response(status_code=204)
 
@@ -405,21 +399,18 @@ async def update_plan(
     plan_id: str, plan_in: PlanUpdate, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Change a plan's title, description, target or owner."""
-    plan = await service.get_scoped(runtime.db, repository.PLANS, principal, plan_id, "plan")
-    changes = plan_in.model_dump(exclude_unset=True, mode="json")
-    changes["updated_at"] = service.now_utc()
     work = runtime.unit_of_work()
-    repository.stage_plan_change(work, plan_id, {"$set": changes})
+    changes = plan_in.model_dump(exclude_unset=True, mode="json")
+    plan = await service.update_scoped(runtime.db, work, principal, repository.PLANS, "plan", plan_id, changes)
     await runtime.commit(work)
-    return public_view(await service.plan_with_progress(runtime.db, {**plan, **changes}))
+    return public_view(await service.plan_with_progress(runtime.db, plan))
 
 
 @router.delete("/plans/{plan_id}", status_code=204, tags=["plans"])
 async def delete_plan(plan_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> Response:
     """Remove a plan (its actions stay)."""
-    await service.get_scoped(runtime.db, repository.PLANS, principal, plan_id, "plan")
     work = runtime.unit_of_work()
-    repository.stage_delete(work, repository.PLANS, plan_id)
+    await service.delete_scoped(runtime.db, work, principal, repository.PLANS, "plan", plan_id)
     await runtime.commit(work)
     return Response(status_code=204)
 
@@ -429,29 +420,8 @@ async def move_plan(
     plan_id: str, move_in: PhaseMoveIn, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Move a plan plan → do → check → act (→ plan again, or closed); leaving check and act records the learning."""
-    plan = await service.get_scoped(runtime.db, repository.PLANS, principal, plan_id, "plan")
-    try:
-        phase = pdca.move(plan["phase"], move_in.to, learning=move_in.learning)
-    except pdca.PhaseRefused as refused:
-        raise service.Refused(refused) from refused
-    now = service.now_utc()
-    changes: dict[str, Any] = {"phase": phase, "updated_at": now}
-    update: dict[str, Any] = {"$set": changes}
-    if move_in.learning:
-        learning = {
-            "phase": plan["phase"],
-            "cycle": plan["cycle"],
-            "learning": move_in.learning,
-            "by": principal.subject,
-            "at": now,
-        }
-        update["$push"] = {"learnings": learning}
-    if plan["phase"] == "act" and phase == "plan":
-        update["$inc"] = {"cycle": 1}
-    if phase == "closed":
-        update["$unset"] = {"target_key": ""}
     work = runtime.unit_of_work()
-    repository.stage_plan_change(work, plan_id, update)
+    await service.move_plan(runtime.db, work, principal, plan_id, move_in.to, move_in.learning)
     await runtime.commit(work)
     stored = await service.get_scoped(runtime.db, repository.PLANS, principal, plan_id, "plan")
     return public_view(await service.plan_with_progress(runtime.db, stored))
@@ -460,27 +430,12 @@ async def move_plan(
 # Risks.
 
 
-def risk_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """A risk's fields with its 5×5 rating."""
-    score, band = register.rating(fields["likelihood"], fields["impact"])
-    return {**fields, "score": score, "rating": band}
-
-
 @router.post("/risks", status_code=201, response_model=RiskRead, tags=["risks"])
 async def create_risk(risk_in: RiskCreate, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Register a service risk of a subtree with its playbook."""
-    service.require_scope(principal, risk_in.scope)
-    now = service.now_utc()
-    risk = {
-        "_id": new_id("risk"),
-        "org": principal.org,
-        **risk_fields(risk_in.model_dump()),
-        "lineage": repository.scope_lineage(risk_in.scope),
-        "created_at": now,
-        "created_by": principal.subject,
-    }
+    risk = service.new_risk(principal, risk_in.model_dump())
     work = runtime.unit_of_work()
-    repository.stage_insert(work, repository.RISKS, risk)
+    service.create_scoped(work, principal, repository.RISKS, "risk", risk)
     await runtime.commit(work)
     return public_view(risk)
 
@@ -511,22 +466,17 @@ async def update_risk(
     risk_id: str, risk_in: RiskUpdate, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Change a risk; the rating follows likelihood and impact."""
-    risk = await service.get_scoped(runtime.db, repository.RISKS, principal, risk_id, "risk")
-    changes = risk_in.model_dump(exclude_unset=True)
-    merged = risk_fields({**risk, **changes})
-    changes.update(score=merged["score"], rating=merged["rating"], updated_at=service.now_utc())
     work = runtime.unit_of_work()
-    repository.stage_set(work, repository.RISKS, risk_id, changes)
+    risk = await service.update_risk(runtime.db, work, principal, risk_id, risk_in.model_dump(exclude_unset=True))
     await runtime.commit(work)
-    return public_view({**risk, **changes})
+    return public_view(risk)
 
 
 @router.delete("/risks/{risk_id}", status_code=204, tags=["risks"])
 async def delete_risk(risk_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> Response:
     """Remove a risk from the register (its firings' actions stay)."""
-    await service.get_scoped(runtime.db, repository.RISKS, principal, risk_id, "risk")
     work = runtime.unit_of_work()
-    repository.stage_delete(work, repository.RISKS, risk_id)
+    await service.delete_scoped(runtime.db, work, principal, repository.RISKS, "risk", risk_id)
     await runtime.commit(work)
     return Response(status_code=204)
 

@@ -142,3 +142,22 @@ async def test_working_an_action__comments_root_cause_measures_history(
     assert body["root_cause"]["category"] == "people"
     assert body["preventive"] == ["lunch rota"]
     assert [h["what"] for h in body["history"]] == ["created", "commented", "root_cause", "measures"]
+
+
+async def test_changes_to_the_matrix_risks_plans_and_actions_are_audited(
+    stack: Stack, improvement: RunningService, world: dict[str, str]
+):
+    async with client(stack, improvement, world["org"], "quality_manager") as http:
+        changed = await http.patch(f"/api/v1/responsibilities/{world['entry']}", json={"accountable": "zhang.min"})
+        assert changed.status_code == 200 and changed.json()["accountable"] == "zhang.min"
+        rated = await http.patch(f"/api/v1/risks/{world['risk']}", json={"likelihood": 5, "impact": 5})
+        assert (rated.json()["score"], rated.json()["rating"]) == (25, "critical")
+    async with client(stack, improvement, world["org"], "admin") as http:
+        entries = (await http.get("/api/v1/audit/improvement", params={"limit": 500})).json()["items"]
+    seen = {(e["action"], e["kind"], e["object_id"]) for e in entries}
+    assert ("create", "responsibility", world["entry"]) in seen
+    assert ("update", "responsibility", world["entry"]) in seen
+    assert ("create", "plan", world["plan"]) in seen
+    assert ("update", "risk", world["risk"]) in seen
+    update = next(e for e in entries if e["action"] == "update" and e["kind"] == "risk")
+    assert (update["before"]["rating"], update["after"]["rating"]) == ("medium", "critical")
