@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -18,6 +18,8 @@ from shared.tree import lineage
 
 # An action taken in hand acknowledges its alert (or the alerts of its group).
 ACKNOWLEDGING_STATUS = "in_progress"
+# Books of recent batches (consumer and job passes interleave); the oldest are let go.
+BOOKS_KEPT = 8
 
 
 @dataclass
@@ -26,10 +28,17 @@ class AlertsHandlers:
 
     settings: AlertsSettings
     box: SecretBox
+    books: dict[int, Book] = field(default_factory=dict)
 
     def book(self, batch: BatchContext) -> Book:
-        """The working set of one batch's transaction."""
-        return Book(batch.db, batch.session, batch.unit, self.settings)
+        """The working set of one batch's transaction, shared by every handler the batch runs."""
+        book = self.books.get(id(batch.unit))
+        if book is None or book.unit is not batch.unit:
+            book = Book(batch.db, batch.session, batch.unit, self.settings)
+            self.books[id(batch.unit)] = book
+            while len(self.books) > BOOKS_KEPT:
+                del self.books[next(iter(self.books))]
+        return book
 
     async def on_score_updated(self, envelopes: Sequence[Envelope[ScoreUpdated]], batch: BatchContext) -> None:
         """Evaluate the score-driven rules on each new figure; raise or resolve alerts once per transition."""
@@ -83,14 +92,13 @@ class AlertsHandlers:
             # One action per group: taking it in hand acknowledges every alert of the group.
             alerts = []
             if event.group_id:
-                alerts = await repository.list_group_alerts(batch.db, event.group_id, session=batch.session)
+                alerts = await book.group_alerts(event.group_id)
             elif event.alert_id:
-                alert = await repository.get_one(batch.db, repository.ALERTS, event.alert_id, session=batch.session)
+                alert = await book.alert(event.alert_id)
                 alerts = [alert] if alert else []
             patience = (await notifying.policy(book, event.org))["patience_minutes"]
             for alert in alerts:
                 if alert["org"] == event.org:
-                    alert = book.changed_alerts.get(alert["_id"], alert)
                     why = f"action {event.action_id} taken in hand"
                     pipeline.acknowledge(
                         book, alert, by=event.by, comment=why, patience_minutes=patience, cause=envelope

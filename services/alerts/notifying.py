@@ -57,10 +57,10 @@ def facts(alert: Document) -> AlertFacts:
 
 async def notify_group(book: Book, group_id: str, kind: str) -> None:
     """Decide a group's notification: tell the alerts nobody was told of yet, unless silenced or inhibited."""
-    group = await repository.get_one(book.db, repository.GROUPS, group_id, session=book.session)
+    group = await book.group(group_id)
     if group is None:
         return
-    alerts = await repository.list_group_alerts(book.db, group_id, session=book.session)
+    alerts = await book.group_alerts(group_id)
     if kind == "resolved":
         await send_notification(book, group, "resolved", alerts)
         book.flush()
@@ -263,17 +263,13 @@ def _log(
 
 async def escalate(book: Book, group_id: str, step: int) -> None:
     """Run step ``step`` of the group's level's chain for its alerts nobody acknowledged; schedule the next."""
-    group = await repository.get_one(book.db, repository.GROUPS, group_id, session=book.session)
+    group = await book.group(group_id)
     if group is None or not group["open"] or group["escalation_next"] != step:
         return
     chain = await book.chain(group["org"], group["level"])
     steps = [escalation.Step(**s) for s in chain["steps"]] if chain else []
     chain_steps = escalation.expanded(steps)
-    alerts = [
-        a
-        for a in await repository.list_group_alerts(book.db, group_id, session=book.session)
-        if a["status"] == "firing"
-    ]
+    alerts = [a for a in await book.group_alerts(group_id) if a["status"] == "firing"]
     if not alerts or step >= len(chain_steps):
         return
     root = min((a["unit_path"] for a in alerts), key=lambda p: (p.count("/"), p))
@@ -312,10 +308,10 @@ async def escalate(book: Book, group_id: str, step: int) -> None:
 
 async def remind(book: Book, alert_id: str) -> None:
     """An acknowledged alert still firing after the organisation's patience: notify again, and again later."""
-    alert = await repository.get_one(book.db, repository.ALERTS, alert_id, session=book.session)
+    alert = await book.alert(alert_id)
     if alert is None or alert["status"] != "acknowledged":
         return
-    group = await repository.get_one(book.db, repository.GROUPS, alert["group_id"], session=book.session)
+    group = await book.group(alert["group_id"])
     if group is None:
         return
     patience = (await policy(book, alert["org"]))["patience_minutes"]
@@ -337,7 +333,7 @@ async def release(book: Book, org: str, unit_path: str, indicator: str) -> None:
     """A red alert resolved: the alerts it held back are told now, through their groups."""
     held = await repository.list_inhibited_alerts(book.db, org, unit_path, indicator, session=book.session)
     for group_id in sorted({a["group_id"] for a in held}):
-        group = await repository.get_one(book.db, repository.GROUPS, group_id, session=book.session)
+        group = await book.group(group_id)
         if group is not None and not group["notify_pending"]:
             group["notify_pending"] = True
             book.touch_group(group)

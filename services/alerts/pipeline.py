@@ -64,7 +64,11 @@ def params_of(rule: Document) -> rules.AnyParams:
 
 @dataclass
 class Book:
-    """What one transaction reads and changes of alerts, groups and rule states; staged once at the end."""
+    """What one transaction reads and changes of alerts, groups and rule states, staged when flushed.
+
+    Every handler of a consumed batch shares the batch's book: writes are staged, not visible to reads,
+    so a second handler must see the first one's changes here (a resolved alert stays resolved).
+    """
 
     db: Database
     session: AsyncClientSession | None
@@ -78,14 +82,18 @@ class Book:
     changed_alerts: dict[str, Document] = field(default_factory=dict)
     changed_groups: dict[str, Document] = field(default_factory=dict)
     changed_states: set[str] = field(default_factory=set)
+    known_alerts: dict[str, Document] = field(default_factory=dict)
+    known_groups: dict[str, Document] = field(default_factory=dict)
 
     async def load(self, fingerprints: list[str]) -> None:
         """Read the open alerts and rule states of these fingerprints (those not read yet)."""
         wanted = sorted(set(fingerprints) - self.states.keys())
         if not wanted:
             return
-        for alert in await repository.list_open_alerts(self.db, wanted, session=self.session):
-            self.open_alerts.setdefault(alert["fingerprint"], alert)
+        for stored_alert in await repository.list_open_alerts(self.db, wanted, session=self.session):
+            alert = self.known_alerts.get(stored_alert["_id"], stored_alert)
+            if alert["open"]:
+                self.open_alerts.setdefault(alert["fingerprint"], alert)
         stored = {
             d["_id"]: d
             for d in await repository.list_by_ids(self.db, repository.RULE_STATES, wanted, session=self.session)
@@ -105,14 +113,33 @@ class Book:
 
     def touch_alert(self, alert: Document) -> None:
         """Mark an alert changed."""
-        self.changed_alerts[alert["_id"]] = alert
+        self.changed_alerts[alert["_id"]] = self.known_alerts[alert["_id"]] = alert
 
     def touch_group(self, group: Document) -> None:
         """Mark a group changed."""
-        self.changed_groups[group["_id"]] = group
+        self.changed_groups[group["_id"]] = self.known_groups[group["_id"]] = group
+
+    async def alert(self, alert_id: str) -> Document | None:
+        """An alert as this transaction sees it."""
+        if alert_id in self.known_alerts:
+            return self.known_alerts[alert_id]
+        return await repository.get_one(self.db, repository.ALERTS, alert_id, session=self.session)
+
+    async def group(self, group_id: str) -> Document | None:
+        """A group as this transaction sees it."""
+        if group_id in self.known_groups:
+            return self.known_groups[group_id]
+        return await repository.get_one(self.db, repository.GROUPS, group_id, session=self.session)
+
+    async def group_alerts(self, group_id: str) -> list[Document]:
+        """Every alert of a group as this transaction sees it."""
+        stored = await repository.list_group_alerts(self.db, group_id, session=self.session)
+        seen = {a["_id"] for a in stored}
+        extra = [a for a in self.known_alerts.values() if a["group_id"] == group_id and a["_id"] not in seen]
+        return [self.known_alerts.get(a["_id"], a) for a in stored] + extra
 
     def flush(self) -> None:
-        """Stage every changed document once."""
+        """Stage every document changed since the last flush."""
         for alert in self.changed_alerts.values():
             repository.put(self.unit, repository.ALERTS, alert)
         for group in self.changed_groups.values():
@@ -349,9 +376,8 @@ async def resolve(
 
 async def _leave_group(book: Book, alert: Document) -> None:
     """Take a resolved alert out of its group's open members; the last one closes the group."""
-    known = [g for g in book.groups.values() if g is not None and g["_id"] == alert["group_id"]]
-    group = book.changed_groups.get(alert["group_id"]) or (known[0] if known else None)
-    group = group or await repository.get_one(book.db, repository.GROUPS, alert["group_id"], session=book.session)
+    opened = [g for g in book.groups.values() if g is not None and g["_id"] == alert["group_id"]]
+    group = opened[0] if opened else await book.group(alert["group_id"])
     if group is None:
         return
     group["open_alert_ids"] = [i for i in group["open_alert_ids"] if i != alert["_id"]]

@@ -4,7 +4,7 @@ Standard Webhooks signatures."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,11 +12,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
+from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.alerts.handlers import AlertsHandlers
 from services.alerts.main import DEFINITION
-from services.alerts.notify import WebhookRejected, new_webhook_secret, verify_webhook
+from services.alerts.notify import SecretBox, WebhookRejected, new_webhook_secret, verify_webhook
 from services.alerts.settings import AlertsSettings
 from shared.app import create_app
+from shared.consumer import BatchContext
 from shared.events import (
     Envelope,
     Event,
@@ -26,8 +29,22 @@ from shared.events import (
     ScoreUpdated,
     UnitChanged,
 )
-from shared.storage import Database
+from shared.storage import Database, Document, UnitOfWork, apply, in_transaction
 from tests.harness import RunningService, Stack, deliver, eventually, handled, unique
+
+
+async def in_one_batch(service: RunningService, *steps: tuple[str, Sequence[Envelope[Any]]]) -> None:
+    """Run handlers one after another in one transaction, as the consumer does with a batch of several topics."""
+    runtime = service.app.state.runtime
+    handlers = AlertsHandlers(runtime.settings, SecretBox(runtime.settings.secret_key.get_secret_value()))
+
+    async def work(session: AsyncClientSession) -> list[Document]:
+        batch = BatchContext(runtime.db, session, UnitOfWork("alerts"))
+        for handler, envelopes in steps:
+            await getattr(handlers, handler)(envelopes, batch)
+        return await apply(runtime.db, session, [batch.unit])
+
+    runtime.relay.hand_over(await in_transaction(runtime.client, work))
 
 
 def alerts_settings(database: str) -> AlertsSettings:

@@ -11,7 +11,7 @@ from services.alerts.main import DEFINITION
 from shared.app import create_app
 from shared.events import ActionUpdated
 from tests.harness import RunningService, eventually, staged_events
-from tests.integration.alerts.conftest import Org, alerts_settings, db_of, envelope, score
+from tests.integration.alerts.conftest import Org, alerts_settings, db_of, envelope, in_one_batch, score
 
 pytestmark = pytest.mark.integration
 
@@ -219,3 +219,26 @@ async def test_silence__ended_early_tells_what_it_held_back_at_once(org: Org):
 
     [notification] = await eventually(told)
     assert notification["alert_ids"] == [alert["id"]]
+
+
+async def test_acknowledge__an_action_taken_in_hand_in_the_batch_that_resolves_its_alert_leaves_it_resolved(org: Org):
+    await org.tree("north", "north/b-001")
+    await org.rule(indicator="csat", threshold=60, min_samples=5, level="orange")
+    await org.send(score(org.name, "north/b-001", 30))
+    [alert] = await org.alerts(status="firing")
+    taken = ActionUpdated(
+        org=org.name,
+        unit_id="b-001",
+        unit_path="north/b-001",
+        action_id="act-1",
+        alert_id=alert["id"],
+        group_id=alert["group_id"],
+        status="in_progress",
+        previous_status="open",
+        by="li.wei",
+    )
+    recovered = score(org.name, "north/b-001", 90)
+    await in_one_batch(org.service, ("on_score_updated", [recovered]), ("on_action_updated", [envelope(taken)]))
+    [resolved] = await org.alerts(status="resolved")
+    assert resolved["id"] == alert["id"]
+    assert await org.alerts(status="acknowledged") == []
