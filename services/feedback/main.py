@@ -29,7 +29,12 @@ async def on_start(runtime: FeedbackRuntime) -> None:
     The runtime calls this after the collections exist and before the group committer and the consumer
     start, so the migration sees no writes of this process.
     """
-    await asyncio.gather(asyncio.to_thread(enrichment.warm_up), legacy_storage.migrate_legacy_indexes(runtime.db))
+    await asyncio.gather(asyncio.to_thread(enrichment.warm_up), _migrate(runtime))
+
+
+async def _migrate(runtime: FeedbackRuntime) -> None:
+    await legacy_storage.migrate_legacy_indexes(runtime.db)
+    await repository.migrate_page_keys(runtime.db)
 
 
 DEFINITION = ServiceDefinition(

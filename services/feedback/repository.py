@@ -12,7 +12,18 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from services.feedback.models import FeedbackFilter
 from services.feedback.unit_cache import UNIT_CACHE
 from shared.auth import Principal
-from shared.pagination import paginate, public_view
+from shared.pagination import (
+    PAGE_KEYS,
+    backfill_page_keys,
+    key_prefix,
+    keyset_page,
+    list_scopes,
+    moved_page_keys,
+    page_keys,
+    page_keys_index,
+    public_view,
+    visible_scopes,
+)
 from shared.storage import Database, Document, UnitOfWork, chunks, find_in
 
 UNITS = "units"
@@ -30,13 +41,16 @@ INDEXES = {
         IndexModel([("org", ASCENDING), ("id", ASCENDING)], unique=True),
         IndexModel([("org", ASCENDING), ("path", ASCENDING)]),
         IndexModel([("org", ASCENDING), ("lineage", ASCENDING)]),
+        page_keys_index(),
         IndexModel(
             [("org", ASCENDING), ("external_code", ASCENDING)],
             unique=True,
             partialFilterExpression={"external_code": {"$type": "string"}},
         ),
     ],
-    FEEDBACK: [IndexModel([("org", ASCENDING), ("lineage", ASCENDING), ("_id", ASCENDING)])],
+    # The lists' keys (shared.pagination): one index, in place of the (org, lineage, _id) index of 0.1,
+    # which served no list in bounded time and cost intake as much.
+    FEEDBACK: [page_keys_index()],
     # No secondary index: created empty at start-up, because creating a collection inside concurrent
     # transactions conflicts on this database.
     SOURCE_IDS: [],
@@ -95,8 +109,41 @@ async def get_subtree(db: Database, *, org: str, unit_path: str) -> list[Documen
 async def list_units(
     db: Database, *, principal: Principal, cursor: str | None, limit: int
 ) -> tuple[list[Document], str | None]:
-    """A page of the units the principal may see, in creation order, and the next cursor."""
-    return await paginate(db, UNITS, principal.scope_filter(), cursor=cursor, limit=limit)
+    """A page of the units the principal may see, newest first, and the next cursor (keyset: costs the page)."""
+    scopes = visible_scopes(principal.scopes)
+    page = await keyset_page(db, UNITS, org=principal.org, scopes=scopes, cursor=cursor, limit=limit, view=_as_is)
+    return page.items, page.next_cursor
+
+
+def _as_is(document: Document) -> Document:
+    return document
+
+
+def unit_page_keys(unit: Document) -> list[str]:
+    """A unit's keys in the unit list: under the organisation and each path of its lineage, by creation."""
+    return page_keys(unit["org"], list_scopes(unit["lineage"]), unit["created_at"], unit["_id"])
+
+
+def feedback_page_keys(feedback: Document) -> list[str]:
+    """A feedback's keys in the feedback list: under the organisation and each path of its lineage, by occurrence."""
+    return page_keys(feedback["org"], list_scopes(feedback["lineage"]), feedback["occurred_at"], feedback["_id"])
+
+
+async def migrate_page_keys(db: Database) -> int:
+    """Give the units and feedback of a 0.1 database their list keys, then drop the index they replace.
+
+    Runs only while the old ``(org, lineage, _id)`` feedback index exists (a scan of both collections,
+    once); safe to repeat if a start-up stops half-way. Returns how many documents got keys.
+    """
+    info = await db[FEEDBACK].index_information()
+    old = [name for name, spec in info.items() if [f for f, _ in spec["key"]] == ["org", "lineage", "_id"]]
+    if not old:
+        return 0
+    given = await backfill_page_keys(db, UNITS, unit_page_keys)
+    given += await backfill_page_keys(db, FEEDBACK, feedback_page_keys)
+    for name in old:
+        await db[FEEDBACK].drop_index(name)
+    return given
 
 
 async def find_units(
@@ -191,10 +238,31 @@ async def get_feedback(db: Database, *, principal: Principal, feedback_id: str) 
 
 
 async def list_feedback(
-    db: Database, query: dict[str, Any], *, cursor: str | None, limit: int
+    db: Database,
+    *,
+    principal: Principal,
+    filters: FeedbackFilter,
+    unit_path: str | None,
+    cursor: str | None,
+    limit: int,
 ) -> tuple[list[Document], str | None]:
-    """A page of the feedback matching ``query`` (see ``feedback_query``), oldest first, and the next cursor."""
-    return await paginate(db, FEEDBACK, query, cursor=cursor, limit=limit)
+    """A page of the matching feedback, newest occurrence first, and the next cursor (keyset: costs the page).
+
+    The scope and the time range bound the key windows; the other filters are checked on each window.
+    """
+    page = await keyset_page(
+        db,
+        FEEDBACK,
+        org=principal.org,
+        scopes=visible_scopes(principal.scopes, unit_path),
+        cursor=cursor,
+        limit=limit,
+        match=feedback_match(filters),
+        since=filters.from_,
+        until=filters.to,
+        view=_as_is,
+    )
+    return page.items, page.next_cursor
 
 
 def feedback_query(principal: Principal, filters: FeedbackFilter, *, unit_path: str | None) -> dict[str, Any]:
@@ -203,6 +271,16 @@ def feedback_query(principal: Principal, filters: FeedbackFilter, *, unit_path: 
     occurred = {op: t for op, t in (("$gte", filters.from_), ("$lt", filters.to)) if t is not None}
     if occurred:
         query["occurred_at"] = occurred
+    query.update(feedback_match(filters))
+    if unit_path is None:
+        return query
+    # The scope may already constrain the lineage: both must hold.
+    return {"$and": [query, {"lineage": unit_path}]} if "lineage" in query else {**query, "lineage": unit_path}
+
+
+def feedback_match(filters: FeedbackFilter) -> dict[str, Any]:
+    """The filters other than scope and time, as plain field conditions (checked on each list window)."""
+    query: dict[str, Any] = {}
     if filters.channel:
         query["channel"] = {"$in": filters.channel}
     if filters.kind is not None:
@@ -217,10 +295,7 @@ def feedback_query(principal: Principal, filters: FeedbackFilter, *, unit_path: 
         query["tags"] = {"$all": filters.tag}
     if filters.has_comment is not None:
         query["comment"] = {"$type": "string"} if filters.has_comment else None
-    if unit_path is None:
-        return query
-    # The scope may already constrain the lineage: both must hold.
-    return {"$and": [query, {"lineage": unit_path}]} if "lineage" in query else {**query, "lineage": unit_path}
+    return query
 
 
 async def count_feedback(db: Database, query: dict[str, Any], *, group_by: str) -> list[Document]:
@@ -234,31 +309,38 @@ async def count_feedback(db: Database, query: dict[str, Any], *, group_by: str) 
 
 
 def create_unit(work: UnitOfWork, unit: Document) -> None:
-    """Stage the insert of a new unit."""
-    work.insert(UNITS, unit)
+    """Stage the insert of a new unit with its list keys."""
+    work.insert(UNITS, {**unit, PAGE_KEYS: unit_page_keys(unit)})
 
 
 def update_unit(work: UnitOfWork, *, org: str, unit_id: str, changes: Document) -> None:
-    """Stage new values of some of a unit's fields."""
-    work.write(UNITS, UpdateOne({"org": org, "id": unit_id}, {"$set": changes}))
+    """Stage new values of some of a unit's fields (a new lineage rewrites its list keys)."""
+    if "lineage" not in changes:
+        work.write(UNITS, UpdateOne({"org": org, "id": unit_id}, {"$set": changes}))
+        return
+    values = {k: {"$literal": v} for k, v in changes.items()}
+    keys = moved_page_keys(org, list_scopes(changes["lineage"]))
+    work.write(UNITS, UpdateOne({"org": org, "id": unit_id}, [{"$set": {**values, PAGE_KEYS: keys}}]))
 
 
 def move_unit_feedback(work: UnitOfWork, *, unit: Document, new_path: str, new_lineage: list[str]) -> None:
     """Stage the move of a unit's own stored feedback (not its subtree's) to the unit's new path."""
-    # One update per unit, not per feedback: a region's feedback may be millions of rows, and the
-    # lineage index finds the unit's own rows without reading them first.
+    # One update per unit, not per feedback: a region's feedback may be millions of rows. The key range
+    # of the unit's own path (first: it picks the index) reads its subtree's feedback, not the collection.
+    prefix = key_prefix(unit["org"], unit["path"])
+    moved = {"unit_path": {"$literal": new_path}, "lineage": {"$literal": new_lineage}}
     work.write(
         FEEDBACK,
         UpdateMany(
-            {"org": unit["org"], "lineage": unit["path"], "unit_id": unit["id"]},
-            {"$set": {"unit_path": new_path, "lineage": new_lineage}},
+            {PAGE_KEYS: {"$gt": prefix, "$lt": prefix + "\x7f"}, "org": unit["org"], "unit_id": unit["id"]},
+            [{"$set": {**moved, PAGE_KEYS: moved_page_keys(unit["org"], list_scopes(new_lineage))}}],
         ),
     )
 
 
 def create_feedback(work: UnitOfWork, feedback: Document) -> None:
-    """Stage the insert of a feedback with its side rows."""
-    work.insert(FEEDBACK, feedback)
+    """Stage the insert of a feedback with its list keys and side rows."""
+    work.insert(FEEDBACK, {**feedback, PAGE_KEYS: feedback_page_keys(feedback)})
     # Same unit of work: a concurrent post of the same source id fails its commit on the row's _id.
     for collection, row in side_rows(feedback):
         work.insert(collection, row)
@@ -286,7 +368,7 @@ def create_erasure(work: UnitOfWork, erasure: Document) -> None:
 
 def unit_read(document: Document) -> dict[str, Any]:
     """A stored unit as the API shows it."""
-    return {k: v for k, v in document.items() if k not in ("_id", "org", "lineage")}
+    return {k: v for k, v in document.items() if k not in ("_id", "org", "lineage", PAGE_KEYS)}
 
 
 def feedback_read(document: Document) -> dict[str, Any]:

@@ -88,7 +88,7 @@ async def deactivate_unit(unit_id: str, runtime: RuntimeDep, principal: Admin) -
 async def list_units(
     runtime: RuntimeDep, principal: CurrentPrincipal, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page:
-    """The units the caller may see, in creation order."""
+    """The units the caller may see, newest first."""
     rows, next_cursor = await units.list_units(runtime, principal=principal, cursor=cursor, limit=limit)
     return Page(items=[repository.unit_read(r) for r in rows], next_cursor=next_cursor)
 
@@ -160,6 +160,6 @@ async def get_feedback(feedback_id: str, runtime: RuntimeDep, principal: Current
 async def list_feedback(
     query_in: Annotated[FeedbackQuery, Query()], runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> Page:
-    """Feedback the caller may see that matches the filters, oldest first, a page at a time."""
+    """Feedback the caller may see that matches the filters, newest occurrence first, a page at a time."""
     rows, next_cursor = await reads.list_feedback(runtime, principal=principal, query_in=query_in)
     return Page(items=[repository.feedback_read(r) for r in rows], next_cursor=next_cursor)

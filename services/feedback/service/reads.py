@@ -24,12 +24,20 @@ async def get_feedback(runtime: FeedbackRuntime, *, principal: Principal, feedba
 async def list_feedback(
     runtime: FeedbackRuntime, *, principal: Principal, query_in: FeedbackQuery
 ) -> tuple[list[Document], str | None]:
-    """A page of the matching feedback inside the caller's scopes, oldest first, and the next cursor.
+    """A page of the matching feedback inside the caller's scopes, newest occurrence first, and the next cursor.
 
-    Ids sort by creation time, so feedback that arrives while a client pages lands after its cursor.
+    Pages cost a page, not the collection (``shared.pagination.keyset_page``); feedback that arrives while
+    a client pages is newer than its first page, so it is not in that walk, and none is listed twice.
     """
-    query = await _feedback_query(runtime, principal=principal, filters=query_in)
-    return await repository.list_feedback(runtime.db, query, cursor=query_in.cursor, limit=query_in.limit)
+    unit_path = await _unit_path(runtime, principal=principal, filters=query_in)
+    return await repository.list_feedback(
+        runtime.db,
+        principal=principal,
+        filters=query_in,
+        unit_path=unit_path,
+        cursor=query_in.cursor,
+        limit=query_in.limit,
+    )
 
 
 async def count_feedback(runtime: FeedbackRuntime, *, principal: Principal, query_in: CountsQuery) -> FeedbackCounts:
@@ -42,7 +50,12 @@ async def count_feedback(runtime: FeedbackRuntime, *, principal: Principal, quer
 
 
 async def _feedback_query(runtime: FeedbackRuntime, *, principal: Principal, filters: FeedbackFilter) -> dict[str, Any]:
-    unit_path = None
-    if filters.unit_id is not None:
-        unit_path = (await get_unit(runtime, principal=principal, unit_id=filters.unit_id))["path"]
+    unit_path = await _unit_path(runtime, principal=principal, filters=filters)
     return repository.feedback_query(principal, filters, unit_path=unit_path)
+
+
+async def _unit_path(runtime: FeedbackRuntime, *, principal: Principal, filters: FeedbackFilter) -> str | None:
+    if filters.unit_id is None:
+        return None
+    unit: Document = await get_unit(runtime, principal=principal, unit_id=filters.unit_id)
+    return str(unit["path"])

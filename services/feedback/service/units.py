@@ -35,7 +35,7 @@ async def get_unit(runtime: FeedbackRuntime, *, principal: Principal, unit_id: s
 async def list_units(
     runtime: FeedbackRuntime, *, principal: Principal, cursor: str | None, limit: int
 ) -> tuple[list[Document], str | None]:
-    """A page of the units the caller may see, in creation order, and the next cursor."""
+    """A page of the units the caller may see, newest first, and the next cursor."""
     return await repository.list_units(runtime.db, principal=principal, cursor=cursor, limit=limit)
 
 

@@ -58,7 +58,7 @@ async def test_intake__writes_side_rows_only_for_a_source_id_and_a_customer_ref(
     }
     assert await _rows_of(db, bare["id"]) == {repository.SOURCE_IDS: [], repository.CUSTOMER_FEEDBACK: []}
     indexes = await db[repository.FEEDBACK].index_information()
-    assert sorted(indexes) == ["_id_", "org_1_lineage_1__id_1"], "feedback keeps only the lineage index"
+    assert sorted(indexes) == ["_id_", "page_keys_1"], "feedback keeps only the list keys index"
 
 
 async def test_intake__separator_in_an_organisation_or_source_id_keeps_keys_apart(
@@ -180,7 +180,7 @@ async def test_start_up__migrates_a_database_with_the_legacy_indexes(stack: Stac
     migrated = await _service_on(stack, database)
     try:
         db = _db(migrated)
-        assert sorted(await db[repository.FEEDBACK].index_information()) == ["_id_", "org_1_lineage_1__id_1"]
+        assert sorted(await db[repository.FEEDBACK].index_information()) == ["_id_", "page_keys_1"]
         assert {k: [r["_id"] for r in v] for k, v in (await _rows_of(db, old["id"])).items()} == {
             repository.SOURCE_IDS: [f"{org}\x1fold-1"],
             repository.CUSTOMER_FEEDBACK: [f"{org}\x1f{old['customer_ref']}\x1f{old['id']}"],
