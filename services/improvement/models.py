@@ -88,6 +88,7 @@ class OwnerRead(BaseModel):
     default_owner: bool
     reason: str
     candidates: list[str]
+    people: list[Person] = Field(default_factory=list, description="How to reach the people named, per channel")
 
 
 class CalendarIn(Strict):

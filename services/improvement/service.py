@@ -818,7 +818,13 @@ async def explain_owner(
     policy = await load_policy(db, principal.org)
     entries = await repository.list_entries_above(db, principal.org, [unit["path"]])
     match = route(entries, Breach(unit["path"], indicator, level, rule_kind), default_owner=policy.default_owner)
+    people: list[Document] = []
+    if match.entry is not None:
+        stored = await repository.find_one(db, repository.RESPONSIBILITIES, {"_id": match.entry.id})
+        named = {match.responsible, match.accountable, *match.consulted, *match.informed}
+        people = [person for person in (stored or {}).get("people", []) if person.get("id") in named]
     return {
+        "people": people,
         "unit_id": unit_id,
         "unit_path": unit["path"],
         "indicator": indicator,

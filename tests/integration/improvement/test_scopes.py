@@ -18,9 +18,12 @@ async def world(stack: Stack, improvement: RunningService) -> dict[str, str]:
     await deliver(stack, *units)
     await handled(db, *units)
     async with client(stack, improvement, org, "quality_manager") as http:
-        entry = (
-            await http.post("/api/v1/responsibilities", json={"scope": "north/b-1", "responsible": "li.wei"})
-        ).json()
+        entry_in = {
+            "scope": "north/b-1",
+            "responsible": "li.wei",
+            "people": [{"id": "li.wei", "name": "李伟", "contacts": {"wecom": "LiWei", "phone": "+86 10 0000 0000"}}],
+        }
+        entry = (await http.post("/api/v1/responsibilities", json=entry_in)).json()
         plan = await http.post(
             "/api/v1/plans",
             json={
@@ -67,6 +70,9 @@ async def test_own_subtree__sees_everything(stack: Stack, improvement: RunningSe
             await http.get("/api/v1/responsibilities/owner", params={"unit_id": "b-1", "indicator": "csat"})
         ).json()
         assert owner["responsible"] == "li.wei" and owner["entry_id"] == world["entry"]
+        assert owner["people"] == [
+            {"id": "li.wei", "name": "李伟", "contacts": {"wecom": "LiWei", "phone": "+86 10 0000 0000"}}
+        ]
         listed = (await http.get("/api/v1/actions")).json()["items"]
         assert [a["id"] for a in listed] == [world["action"]]
 
