@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
 CHROMIUM = "/usr/bin/chromium"
 # Nothing may reach the internet: no component updates, no sync, no background fetches.
@@ -41,6 +41,8 @@ def chromium_or_skip() -> str:
 async def chromium() -> AsyncIterator[Browser]:
     """A headless Chromium for the test, closed afterwards."""
     executable = chromium_or_skip()
+    # Two shared cores: a page's first load may take longer than Playwright's default 5 s.
+    expect.set_options(timeout=20_000)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:

@@ -86,8 +86,9 @@ function draftOf(indicators, ahpGroup, matrix, groupId = "top") {
 }
 
 function judgementText(value) {
-  if (value >= 1) return String(Math.round(value * 100) / 100);
-  return `1/${Math.round((1 / value) * 100) / 100}`;
+  const inverse = 1 / value;
+  if (value < 1 && Math.abs(inverse - Math.round(inverse)) < 1e-9) return `1/${Math.round(inverse)}`;
+  return String(Math.round(value * 100) / 100);
 }
 
 function indexTab(data, { go, refresh }) {
@@ -148,7 +149,8 @@ function indexTab(data, { go, refresh }) {
     h("div", { class: "controls" }, h("label", { class: "inline", for: "ahp-group" }, t("ahp_group"),
       h("select", { id: "ahp-group", onchange: (e) => go("admin", "", { tab: "index", group: e.target.value }) }, groups.map(([id, name]) => h("option", { value: id, selected: id === groupId }, name))))),
     h("p", { class: "hint" }, t("ahp_help")),
-    table(["", ...members.map((m) => m.name), t("weight")], rows, { class: "ahp-matrix", id: "ahp-matrix" }),
+    // Columns by id keep the matrix narrow enough for a phone; rows carry the full names.
+    table(["", ...members.map((m) => m.id), t("weight")], rows, { class: "ahp-matrix", id: "ahp-matrix" }),
     result, save,
     read.consistency.length ? h("p", { class: "hint" }, read.consistency.map((c) => `${c.group}: CR ${number(c.consistency_ratio, 3)}`).join(" · ")) : null);
   queueMicrotask(recompute);

@@ -86,7 +86,8 @@ function treemapNode(node, data) {
 }
 
 function label(node) {
-  const score = node.figure && node.figure.score != null ? ` ${number(node.figure.score, 0)}` : "";
+  // Below the minimum sample a score says nothing either way: show how few feedback there are instead.
+  const score = node.band === "insufficient" ? ` (n = ${node.figure.sample_size})` : node.figure && node.figure.score != null ? ` ${number(node.figure.score, 0)}` : "";
   const alert = node.level ? `\n▲ ${t("open_alert", { level: t(`levels.${node.level}`) })}` : "";
   return `${node.name}\n${t(`bands.${node.band}`)}${score}${alert}`;
 }

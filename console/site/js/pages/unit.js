@@ -22,10 +22,10 @@ export async function load({ arg, params, tree }) {
     orNull(api(`/scores/${id}`, { params: { period } })),
     orNull(api("/index-systems/current")),
     listAll("/rules", {}, 500),
-    listAll("/alerts", { unit: unit.path }, 500),
+    listAll("/alerts", { unit: unit.path, since: new Date(Date.now() - 30 * 86400000).toISOString() }, 500),
     listAll("/actions", { unit_id: unit.id }, 500),
-    // Oldest first is the API's order: read the week's commented feedback and show the newest.
-    api("/feedback", { params: { unit_id: unit.id, has_comment: true, from: weekAgo, limit: 500 } }),
+    // The week's commented feedback (a page may be partial: follow the cursor), newest shown first.
+    listAll("/feedback", { unit_id: unit.id, has_comment: true, from: weekAgo }, 500),
     tree.children.has(unit.id) ? api(`/scores/${id}/children`, { params: { indicator: "composite", period } }) : null,
     openAlertLevels(),
   ]);
@@ -40,7 +40,8 @@ export async function load({ arg, params, tree }) {
     unit, period, by, score, indicators: indicatorOptions(indexSystem), rules: applicable, trends,
     alerts: alerts.filter((a) => a.unit_id === unit.id),
     actions: actions.filter((a) => OPEN_STATES.includes(a.status)),
-    comments: comments.items.slice(-20).reverse(),
+    keywords: keywordCounts(comments),
+    comments: [...comments].sort((a, b) => String(b.occurred_at).localeCompare(String(a.occurred_at))).slice(0, 20),
     children: ranking ? ranking.children.map((c) => ({ id: c.unit_id, name: c.name, rank: c.rank, figure: c, hasChildren: tree.children.has(c.unit_id) })) : [],
     alertLevels,
   };
@@ -85,7 +86,7 @@ export function draw(data, { go }) {
   const { unit } = data;
   const params = { period: data.period, by: data.by };
   const open = data.alerts.filter((a) => a.status !== "resolved").sort((a, b) => LEVEL_ORDER.indexOf(a.level) - LEVEL_ORDER.indexOf(b.level));
-  const keywords = keywordCounts(data.comments);
+  const { keywords } = data;
   return h("section", { class: "unit-page" },
     h("nav", { class: "crumbs" }, h("a", { href: `#/map?unit=${encodeURIComponent(unit.parent_id || "")}` }, t("nav_map")), " › ", unit.path),
     h("h1", {}, `${t("unit_page")}: ${unit.name}`),
@@ -119,7 +120,7 @@ export function afterDraw(data) {
   }
   const keywordElement = document.getElementById("keywords");
   if (keywordElement) {
-    const keywords = keywordCounts(data.comments).reverse();
+    const keywords = [...data.keywords].reverse();
     chart(keywordElement).setOption({
       animation: false,
       grid: { left: 90, right: 24, top: 8, bottom: 24 },
