@@ -21,7 +21,7 @@ from shared.asyncapi import asyncapi_document
 from shared.audit import AUDIT_INDEXES, audit_router
 from shared.auth import TokenVerifier
 from shared.contract import install_contract
-from shared.dead_letters import DEAD_LETTER_INDEXES, dead_letter_router
+from shared.dead_letters import DEAD_LETTER_INDEXES, backfill_dead_letter_keys, dead_letter_router
 from shared.problems import install_problem_handlers
 from shared.runtime import Runtime, S, ServiceDefinition, start_runtime, stop_runtime
 from shared.settings import PlatformSettings
@@ -53,6 +53,7 @@ def create_app(definition: ServiceDefinition[S], platform: PlatformSettings, set
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = await start_runtime(definition, platform, settings)
         await app.state.runtime.db[DEAD_LETTERS].create_indexes(DEAD_LETTER_INDEXES)
+        await backfill_dead_letter_keys(app.state.runtime.db)
         try:
             yield
         finally:

@@ -18,15 +18,27 @@ from pymongo import ASCENDING, IndexModel
 
 from shared.auth import CurrentPrincipal
 from shared.ids import new_id
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, find_or_404, page
+from shared.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    PAGE_KEYS,
+    Page,
+    backfill_page_keys,
+    find_or_404,
+    keyset_page,
+    page_keys,
+    page_keys_index,
+)
 from shared.storage import DEAD_LETTERS, Database, Document
+from shared.tree import WHOLE_ORGANISATION
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 REPLAY_DROPS_HEADERS = ("dlq_",)
 # Headers that carry credentials (the ingest topic's bearer token): never stored, never forwarded.
 SECRET_HEADERS = frozenset({"authorization", "ql_authorization", "ce_authorization"})
 # Erasure finds a customer's dead letters by pseudonym without scanning (created at start-up by create_app).
-DEAD_LETTER_INDEXES = [IndexModel([("org", ASCENDING), ("pseudonyms", ASCENDING)])]
+# The list pages by keys (shared.pagination): one per dead letter of a known organisation.
+DEAD_LETTER_INDEXES = [IndexModel([("org", ASCENDING), ("pseudonyms", ASCENDING)]), page_keys_index()]
 
 
 @dataclass(frozen=True)
@@ -59,8 +71,9 @@ def dead_letter_document(
 ) -> Document:
     """What is kept of a dead letter (and sent to its dead-letter topic): redacted, without credentials."""
     redacted = redact(value)
+    ident, dead_at = new_id("dl"), datetime.now(UTC)
     return {
-        "_id": new_id("dl"),
+        "_id": ident,
         "org": org,
         "topic": topic,
         "partition": partition,
@@ -70,9 +83,20 @@ def dead_letter_document(
         "headers": [[name, value] for name, value in headers if name.lower() not in SECRET_HEADERS],
         "pseudonyms": list(redacted.pseudonyms),
         "reason": reason,
-        "dead_at": datetime.now(UTC),
+        "dead_at": dead_at,
         "replayed_at": None,
+        PAGE_KEYS: dead_letter_keys(org, dead_at, ident),
     }
+
+
+def dead_letter_keys(org: str | None, dead_at: datetime, ident: str) -> list[str]:
+    """A dead letter's list keys: under its organisation, by the time it died (none if its org is unknown)."""
+    return page_keys(org, [WHOLE_ORGANISATION], dead_at, ident) if org is not None else []
+
+
+async def backfill_dead_letter_keys(db: Database) -> int:
+    """Give dead letters kept by an earlier version their list keys (a scan of the few there are)."""
+    return await backfill_page_keys(db, DEAD_LETTERS, lambda d: dead_letter_keys(d.get("org"), d["dead_at"], d["_id"]))
 
 
 async def erase_dead_letters(db: Database, org: str, pseudonym: str) -> int:
@@ -121,11 +145,17 @@ def dead_letter_router(service: str) -> APIRouter:
         cursor: str | None = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> Page:
-        """Messages this service could not process, oldest first, with the reason."""
-        query: dict[str, Any] = {"org": principal.org}
-        if topic:
-            query["topic"] = topic
-        return await page(runtime.db, DEAD_LETTERS, query, cursor=cursor, limit=limit, view=shown)
+        """Messages this service could not process, newest first, with the reason."""
+        return await keyset_page(
+            runtime.db,
+            DEAD_LETTERS,
+            org=principal.org,
+            scopes=[WHOLE_ORGANISATION],
+            cursor=cursor,
+            limit=limit,
+            match={"topic": topic} if topic else None,
+            view=shown,
+        )
 
     @router.post("/{dead_letter_id}/replay")
     async def replay_dead_letter(
