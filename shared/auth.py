@@ -259,6 +259,17 @@ class TokenVerifier:
         return self._claims.principal(claims), float(claims["exp"])
 
 
+# The record header an integration puts its token in when it produces onto an ingest topic (dead letters
+# never keep it: shared/dead_letters.py SECRET_HEADERS).
+TOKEN_HEADER = "authorization"
+
+
+def bearer_token(value: str | None) -> str | None:
+    """The token of an ``Authorization``-style value (``Bearer <token>``), or None."""
+    scheme, _, token = (value or "").strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="bearerAuth",

@@ -12,7 +12,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from shared.auth import Principal, TokenVerifier, ensure_signing_key, issue_token
+from shared.auth import Principal, TokenVerifier, bearer_token, ensure_signing_key, issue_token
 from shared.problems import Problem
 from shared.settings import PlatformSettings
 from shared.tree import lineage
@@ -223,3 +223,11 @@ def test_claims__a_token_without_organisation_or_scope_is_refused(keys):
     verifier = TokenVerifier(_settings(keys[1], auth_roles_claim="realm_access.roles"))
     assert "organisation" in (_refused(verifier, _signed(keys[0], {"scopes": ["*"]})).detail or "")
     assert "scope" in (_refused(verifier, _signed(keys[0], {"org": "acme"})).detail or "")
+
+
+@pytest.mark.parametrize(
+    ("value", "token"),
+    [("Bearer abc.def.ghi", "abc.def.ghi"), ("bearer  x ", "x"), ("Basic abc", None), ("Bearer", None), (None, None)],
+)
+def test_bearer_token__reads_the_token_of_a_record_header(value, token):
+    assert bearer_token(value) == token
