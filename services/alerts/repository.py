@@ -102,9 +102,11 @@ async def list_open_alerts(
     return await find_in(db, ALERTS, "fingerprint", fingerprints, query={"open": True}, session=session)
 
 
-async def list_open_rule_alerts(db: Database, org: str, rule_id: str) -> list[Document]:
+async def list_open_rule_alerts(
+    db: Database, org: str, rule_id: str, *, session: AsyncClientSession | None = None
+) -> list[Document]:
     """A rule's open alerts (a rare read, when the rule is disabled or deleted: no index of its own)."""
-    return await db[ALERTS].find({"org": org, "rule_id": rule_id, "open": True}).to_list(None)
+    return await db[ALERTS].find({"org": org, "rule_id": rule_id, "open": True}, session=session).to_list(None)
 
 
 async def list_group_alerts(

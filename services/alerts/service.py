@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.alerts import evaluation, notifying, pipeline, repository, rules
 from services.alerts.dependencies import AlertsRuntime
@@ -39,7 +41,7 @@ from shared.auth import Principal
 from shared.ids import new_id
 from shared.pagination import Page, page, public_view
 from shared.problems import NotFound, Problem, validation_errors
-from shared.storage import Document
+from shared.storage import Document, apply, in_transaction
 from shared.tree import WHOLE_ORGANISATION, in_subtree, lineage
 
 # Without an index system from scoring yet, an organisation scores with the default one.
@@ -48,6 +50,7 @@ DEFAULT_INDICATORS = frozenset(
     | {f"dimension.{d}" for d in ("effect", "speed", "attitude", "reliability", "cost", "innovation")}
 )
 RULE_CREATE: TypeAdapter[RuleCommon] = TypeAdapter(RuleCreate)
+T = TypeVar("T")
 
 
 def now_utc() -> datetime:
@@ -217,18 +220,21 @@ async def delete_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str
 
 
 async def _save_rule(runtime: AlertsRuntime, rule: Document, now: datetime, *, by: str = "system") -> None:
-    unit = runtime.unit_of_work()
-    repository.put(unit, repository.RULES, rule)
-    unit.insert(repository.RULE_REVISIONS, repository.stamp(rule, now))
-    if not rule["enabled"]:
+    async def work(book: Book) -> None:
+        repository.put(book.unit, repository.RULES, rule)
+        book.unit.insert(repository.RULE_REVISIONS, repository.stamp(rule, now))
+        if rule["enabled"]:
+            return
         # A rule no longer evaluated would never clear its alerts: they resolve with it.
-        book = Book(runtime.db, None, unit, runtime.settings)
         why = "rule deleted" if rule["deleted"] else "rule disabled"
-        for alert in await repository.list_open_rule_alerts(runtime.db, rule["org"], rule["_id"]):
+        for stored in await repository.list_open_rule_alerts(
+            runtime.db, rule["org"], rule["_id"], session=book.session
+        ):
+            alert = await book.alert(stored["_id"]) or stored
             book.open_alerts[alert["fingerprint"]] = alert
             await pipeline.resolve(book, alert, value=None, by=by, why=why, cause=None)
-        book.flush()
-    await runtime.commit(unit)
+
+    await _in_transaction(runtime, work)
 
 
 async def try_rule(
@@ -329,39 +335,57 @@ async def get_alert(runtime: AlertsRuntime, principal: Principal, alert_id: str)
     }
 
 
+async def _in_transaction(runtime: AlertsRuntime, work: Callable[[Book], Awaitable[T]]) -> T:
+    """Read, decide and write an alert's change in one transaction of its own (not the group commit), so a
+    consumer's concurrent change of the same alert conflicts and one of them runs again on the new state."""
+    result: list[T] = []
+
+    async def attempt(session: AsyncClientSession) -> list[Document]:
+        book = Book(runtime.db, session, runtime.unit_of_work(), runtime.settings)
+        result[:] = [await work(book)]
+        book.flush()
+        return await apply(runtime.db, session, [book.unit])
+
+    runtime.relay.hand_over(await in_transaction(runtime.client, attempt))
+    return result[0]
+
+
 async def acknowledge_alert(
     runtime: AlertsRuntime, principal: Principal, alert_id: str, ack_in: AcknowledgeIn
 ) -> dict[str, Any]:
     """Take a firing alert in hand, with a comment; 409 if it is not firing."""
-    alert = await _visible_alert(runtime, principal, alert_id)
-    unit = runtime.unit_of_work()
-    book = Book(runtime.db, None, unit, runtime.settings)
-    patience = (await notifying.policy(book, principal.org))["patience_minutes"]
-    if not pipeline.acknowledge(
-        book, alert, by=principal.subject, comment=ack_in.comment, patience_minutes=patience, cause=None
-    ):
-        raise Problem(409, "Conflict", f"the alert is {alert['status']}; only a firing alert can be acknowledged")
-    book.flush()
-    await runtime.commit(unit)
-    return alert_view(alert)
+    await _visible_alert(runtime, principal, alert_id)
+
+    async def work(book: Book) -> Document:
+        alert = await book.alert(alert_id)
+        assert alert is not None
+        patience = (await notifying.policy(book, principal.org))["patience_minutes"]
+        if not pipeline.acknowledge(
+            book, alert, by=principal.subject, comment=ack_in.comment, patience_minutes=patience, cause=None
+        ):
+            raise Problem(409, "Conflict", f"the alert is {alert['status']}; only a firing alert can be acknowledged")
+        return alert
+
+    return alert_view(await _in_transaction(runtime, work))
 
 
 async def resolve_alert(
     runtime: AlertsRuntime, principal: Principal, alert_id: str, resolve_in: ResolveIn
 ) -> dict[str, Any]:
     """Resolve an open alert by hand (an event alert, say); 409 if it is resolved already."""
-    alert = await _visible_alert(runtime, principal, alert_id)
-    if not alert["open"]:
-        raise Problem(409, "Conflict", "the alert is resolved already")
-    unit = runtime.unit_of_work()
-    book = Book(runtime.db, None, unit, runtime.settings)
-    book.open_alerts[alert["fingerprint"]] = alert
-    await pipeline.resolve(
-        book, alert, value=None, by=principal.subject, why=resolve_in.comment or "resolved by hand", cause=None
-    )
-    book.flush()
-    await runtime.commit(unit)
-    return alert_view(alert)
+    await _visible_alert(runtime, principal, alert_id)
+
+    async def work(book: Book) -> Document:
+        alert = await book.alert(alert_id)
+        assert alert is not None
+        if not alert["open"]:
+            raise Problem(409, "Conflict", "the alert is resolved already")
+        book.open_alerts[alert["fingerprint"]] = alert
+        why = resolve_in.comment or "resolved by hand"
+        await pipeline.resolve(book, alert, value=None, by=principal.subject, why=why, cause=None)
+        return alert
+
+    return alert_view(await _in_transaction(runtime, work))
 
 
 async def count_alerts(runtime: AlertsRuntime, principal: Principal, unit: str | None) -> dict[str, Any]:
