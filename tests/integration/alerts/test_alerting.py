@@ -104,6 +104,17 @@ async def test_event_rule__a_serious_complaint_fires_at_once(org: Org):
     [alert] = await org.alerts(status="firing")
     assert (alert["unit_path"], alert["kind"], alert["level"]) == ("north/b-001", "event", "red")
     assert len(await _breaches(org)) == 1
+    # Nothing clears a complaint but time or a person: the quality manager resolves it, saying why.
+    response = await org.http.post(f"/api/v1/alerts/{alert['id']}/resolve", json={"comment": "客户已回访"})
+    assert response.status_code == 200, response.text
+    assert response.json()["history"][-1] == {
+        **response.json()["history"][-1],
+        "status": "resolved",
+        "why": "客户已回访",
+    }
+    assert (await org.http.post(f"/api/v1/alerts/{alert['id']}/resolve", json={})).status_code == 409
+    resolved = [e for e in await staged_events(db_of(org.service), "alert.resolved") if e["value"]["org"] == org.name]
+    assert [e["value"]["alert_id"] for e in resolved] == [alert["id"]]
 
 
 async def test_delivery__a_failing_receiver_gets_the_same_signed_message_again(
