@@ -7,9 +7,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
+from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
+from services.feedback.main import DEFINITION
+from services.feedback.settings import FeedbackSettings
+from shared.app import create_app
+from shared.dead_letters import dead_letter_document
 from shared.ids import new_id
 from shared.pagination import (
     PAGE_KEYS,
@@ -23,9 +29,9 @@ from shared.pagination import (
     visible_scopes,
 )
 from shared.problems import Problem
-from shared.storage import Database, Document
+from shared.storage import DEAD_LETTERS, Database, Document
 from shared.tree import WHOLE_ORGANISATION, lineage
-from tests.harness import Stack, unique
+from tests.harness import RunningService, Stack, unique
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +183,194 @@ def test_matches_reads_conditions_as_mongodb_does() -> None:
     assert not matches(document, {"comment": {"$type": "string"}})
     assert not matches(document, {"ratings.csat": {"$gte": 3}})
     assert not matches(document, {"ratings.nps": {"$gte": 0}})
+
+
+# The list endpoints that page by keys: the feedback service's units and feedback, and dead letters.
+
+
+@pytest.fixture(scope="module")
+async def feedback(stack: Stack) -> AsyncIterator[RunningService]:
+    service = await _feedback_on(stack, unique("fb-paging"))
+    yield service
+    await service.stop()
+
+
+async def _feedback_on(stack: Stack, database: str) -> RunningService:
+    settings = FeedbackSettings(port=0, database=database, pseudonym_key=SecretStr("test-key"))
+    return await RunningService(create_app(DEFINITION, stack.platform(), settings)).start()
+
+
+def _service_db(service: RunningService) -> Database:
+    db: Database = service.app.state.runtime.db
+    return db
+
+
+async def _api_walk(
+    http: httpx.AsyncClient, path: str, params: dict[str, Any], between_pages: Any = None
+) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(500):
+        response = await http.get(path, params={**params, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        seen.extend(response.json()["items"])
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return seen
+        if between_pages is not None:
+            await between_pages()
+    raise AssertionError("the walk did not end")
+
+
+async def _tree(http: httpx.AsyncClient) -> None:
+    for unit in (
+        {"id": "north", "name": "North", "kind": "region"},
+        {"id": "b-001", "name": "B1", "parent_id": "north"},
+        {"id": "b-002", "name": "B2", "parent_id": "north"},
+        {"id": "south", "name": "South", "kind": "region"},
+        {"id": "s-001", "name": "S1", "parent_id": "south"},
+    ):
+        assert (await http.post("/api/v1/units", json=unit)).status_code == 201
+
+
+async def _post(http: httpx.AsyncClient, items: list[dict[str, Any]]) -> list[str]:
+    result = (await http.post("/api/v1/feedback/batch", json={"items": items})).json()
+    assert result["accepted"] == len(items), result
+    return [r["id"] for r in result["results"]]
+
+
+async def test_feedback_list__every_item_once_with_filters_while_feedback_arrives_and_is_erased(
+    stack: Stack, feedback: RunningService
+) -> None:
+    rng = random.Random(3)
+    now = datetime.now(UTC)
+    units, channels = ["b-001", "b-002", "s-001"], ["app", "sms", "web"]
+    items = [
+        {
+            "unit_id": rng.choice(units),
+            "channel": rng.choice(channels),
+            "ratings": {"csat": rng.randint(1, 5)},
+            "occurred_at": (now - timedelta(hours=rng.randint(1, 24 * 30))).isoformat(),
+            "customer_ref": f"c-{n}",
+        }
+        for n in range(150)
+    ]
+    async with httpx.AsyncClient(base_url=feedback.url, headers=stack.headers(unique("org"), "admin")) as http:
+        await _tree(http)
+        ids = await _post(http, items)
+        by_id = dict(zip(ids, items, strict=True))
+        since, until = now - timedelta(days=20), now - timedelta(days=2)
+        params = {"unit_id": "north", "channel": ["app", "sms"], "csat_min": 2, "from": since.isoformat()}
+        params |= {"to": until.isoformat(), "limit": 6}
+
+        def wanted(item: dict[str, Any]) -> bool:
+            at = datetime.fromisoformat(item["occurred_at"])
+            in_north, rated = item["unit_id"] != "s-001", item["ratings"]["csat"] >= 2
+            return in_north and item["channel"] in ("app", "sms") and rated and since <= at < until
+
+        expected = {i for i, item in by_id.items() if wanted(item)}
+        erased: set[str] = set()
+        arrived: set[str] = set()
+
+        async def churn() -> None:
+            fresh = [{**items[0], "customer_ref": None, "occurred_at": None}, {**items[1], "customer_ref": None}]
+            arrived.update(await _post(http, fresh))
+            victim = rng.choice(sorted(set(ids) - erased))
+            erasure = await http.post("/api/v1/erasures", json={"customer_ref": by_id[victim]["customer_ref"]})
+            assert erasure.status_code == 201, erasure.text
+            erased.add(victim)
+
+        seen = [f["id"] for f in await _api_walk(http, "/api/v1/feedback", params, churn)]
+    assert expected, "the filters leave something to list"
+    assert len(seen) == len(set(seen)), "a feedback came twice"
+    assert not (expected - erased) - set(seen), "a feedback present throughout was not listed"
+    assert set(seen) <= expected | arrived, "a feedback outside the filters was listed"
+
+
+async def test_unit_list__every_unit_once_while_units_are_added(stack: Stack, feedback: RunningService) -> None:
+    async with httpx.AsyncClient(base_url=feedback.url, headers=stack.headers(unique("org"), "admin")) as http:
+        await _tree(http)
+        added: list[str] = []
+
+        async def churn() -> None:
+            unit_id = f"n-{len(added)}"
+            assert (await http.post("/api/v1/units", json={"id": unit_id, "name": unit_id})).status_code == 201
+            added.append(unit_id)
+
+        seen = [u["id"] for u in await _api_walk(http, "/api/v1/units", {"limit": 2}, churn)]
+        other = (await http.get("/api/v1/units", headers=stack.headers(unique("org"), "admin"))).json()["items"]
+    assert len(seen) == len(set(seen))
+    assert set(seen) - set(added) == {"north", "b-001", "b-002", "south", "s-001"}
+    assert other == []
+
+
+async def test_feedback_list__a_move_lists_the_feedback_under_the_new_parent(
+    stack: Stack, feedback: RunningService
+) -> None:
+    org = unique("org")
+    async with httpx.AsyncClient(base_url=feedback.url, headers=stack.headers(org, "admin")) as http:
+        await _tree(http)
+        ids = set(await _post(http, [{"unit_id": "b-001", "channel": "app", "ratings": {"csat": 4}}] * 7))
+        moved = await http.patch("/api/v1/units/b-001", json={"parent_id": "south"})
+        assert moved.status_code == 200, moved.text
+        south = {f["id"] for f in await _api_walk(http, "/api/v1/feedback", {"unit_id": "south", "limit": 3})}
+        north = await _api_walk(http, "/api/v1/feedback", {"unit_id": "north", "limit": 3})
+        units = {u["id"]: u["path"] for u in await _api_walk(http, "/api/v1/units", {"limit": 2})}
+    assert south == ids and north == []
+    assert units["b-001"] == "south/b-001"
+
+
+async def test_start_up__gives_a_0_1_database_its_keys_so_nothing_disappears(stack: Stack) -> None:
+    database, org = unique("fb-keys"), unique("org")
+    earlier = await _feedback_on(stack, database)
+    try:
+        async with httpx.AsyncClient(base_url=earlier.url, headers=stack.headers(org, "admin")) as http:
+            await _tree(http)
+            ids = set(await _post(http, [{"unit_id": "s-001", "channel": "web", "ratings": {"csat": 3}}] * 5))
+        db = _service_db(earlier)
+        # Back to what 0.1 stored: no keys, and its (org, lineage, _id) index.
+        for name in ("units", "feedback"):
+            await db[name].update_many({}, {"$unset": {PAGE_KEYS: ""}})
+        await db["feedback"].create_index([("org", 1), ("lineage", 1), ("_id", 1)])
+    finally:
+        await earlier.stop()
+    migrated = await _feedback_on(stack, database)
+    try:
+        async with httpx.AsyncClient(base_url=migrated.url, headers=stack.headers(org, "admin")) as http:
+            listed = {f["id"] for f in await _api_walk(http, "/api/v1/feedback", {"limit": 2})}
+            units = {u["id"] for u in await _api_walk(http, "/api/v1/units", {"limit": 2})}
+        assert sorted(await _service_db(migrated)["feedback"].index_information()) == ["_id_", PAGE_KEYS + "_1"]
+    finally:
+        await migrated.stop()
+    assert listed == ids
+    assert units == {"north", "b-001", "b-002", "south", "s-001"}
+
+
+async def test_dead_letter_list__every_one_once_while_some_arrive_and_are_erased(
+    stack: Stack, feedback: RunningService
+) -> None:
+    org = unique("org")
+    db = _service_db(feedback)
+
+    def dead(n: int, topic: str = "feedback.ingest") -> Document:
+        return dead_letter_document(
+            org=org, topic=topic, partition=0, offset=n, key=None, value=b"{}", headers=[], reason=f"bad {n}"
+        )
+
+    kept = [dead(n, "feedback.ingest" if n % 3 else "other") for n in range(40)]
+    await db[DEAD_LETTERS].insert_many(kept)
+    erased: set[str] = set()
+
+    async def churn() -> None:
+        await db[DEAD_LETTERS].insert_one(dead(99))
+        victim = next(d["_id"] for d in kept if d["_id"] not in erased)
+        await db[DEAD_LETTERS].delete_one({"_id": victim})
+        erased.add(victim)
+
+    async with httpx.AsyncClient(base_url=feedback.url, headers=stack.headers(org, "admin")) as http:
+        params = {"topic": "feedback.ingest", "limit": 4}
+        seen = [d["id"] for d in await _api_walk(http, "/api/v1/dead-letters/feedback", params, churn)]
+    expected = {d["_id"] for d in kept if d["topic"] == "feedback.ingest"}
+    assert len(seen) == len(set(seen))
+    assert not (expected - erased) - set(seen)
+    assert set(seen) <= expected
