@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.alerts.notify import new_webhook_secret
+from shared.events import IndexSystemChanged
 from tests.harness import eventually, staged_events
-from tests.integration.alerts.conftest import Org, db_of, score
+from tests.integration.alerts.conftest import Org, db_of, envelope, score
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +161,30 @@ async def test_channels__test_send_reaches_the_receiver_and_secrets_never_come_b
     assert len(hooks.received) == 1 and hooks.rejected == []
     async with org.client("quality_manager", scopes=("south",)) as sibling:
         assert (await sibling.post(f"/api/v1/channels/{created['id']}/test")).status_code == 404
+
+
+async def test_rules__indicators_follow_the_organisations_index_system(org: Org):
+    await org.send(envelope(IndexSystemChanged(org=org.name, index_version=2, indicators=["csat", "waiting"])))
+    accepted = await org.http.post("/api/v1/rules", json={"name": "wait", "indicator": "waiting", "threshold": 60})
+    assert accepted.status_code == 201, accepted.text
+    refused = await org.http.post("/api/v1/rules", json={"name": "nps", "indicator": "nps", "threshold": 0})
+    assert refused.status_code == 422
+    assert (
+        await org.http.post("/api/v1/rules", json={"name": "c", "indicator": "composite", "threshold": 60})
+    ).is_success
+
+
+async def test_alerts__are_read_a_page_at_a_time_filtered(org: Org):
+    await org.tree("north", *[f"north/b-{i}" for i in range(3)], "south", "south/b-9")
+    await org.rule(indicator="csat", threshold=60, min_samples=5, level="yellow")
+    await org.send(*[score(org.name, f"north/b-{i}", 30) for i in range(3)], score(org.name, "south/b-9", 30))
+    first = (await org.http.get("/api/v1/alerts", params={"unit": "north", "limit": 2})).json()
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    second = (
+        await org.http.get("/api/v1/alerts", params={"unit": "north", "limit": 2, "cursor": first["next_cursor"]})
+    ).json()
+    assert len(second["items"]) == 1 and second["next_cursor"] is None
+    paths = {a["unit_path"] for a in first["items"] + second["items"]}
+    assert paths == {"north/b-0", "north/b-1", "north/b-2"}
+    assert await org.alerts(level="red") == []
+    assert len(await org.alerts(level="yellow", status="firing")) == 4
