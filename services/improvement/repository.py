@@ -25,7 +25,7 @@ RISKS = "risks"
 FIRINGS = "firings"
 
 INDEXES = {
-    UNITS: [IndexModel([("org", ASCENDING), ("id", ASCENDING)], unique=True)],
+    UNITS: [],  # read by _id (org/unit id) only
     RESPONSIBILITIES: [IndexModel([("org", ASCENDING), ("scope", ASCENDING)]), IndexModel([("lineage", ASCENDING)])],
     ORG_SETTINGS: [],
     ACTION_KEYS: [],
@@ -36,6 +36,8 @@ INDEXES = {
         # Set only while an action is done and waits for its scores: a score.updated looks its key up.
         IndexModel([("watch_key", ASCENDING)], sparse=True),
         IndexModel([("plan_id", ASCENDING)], sparse=True),
+        # The list's ?alert_id= filter (the console and the tests look an alert's action up).
+        IndexModel([("alert_ids", ASCENDING)]),
     ],
     PLANS: [IndexModel([("lineage", ASCENDING)]), IndexModel([("target_key", ASCENDING)], sparse=True)],
     RISKS: [IndexModel([("org", ASCENDING), ("rule_ids", ASCENDING)]), IndexModel([("lineage", ASCENDING)])],
