@@ -60,6 +60,15 @@ async def test_console__incident_to_verified_action_and_a_branch_managers_view(s
             await page.screenshot(path=shots / "map-desktop.png", full_page=True)
             assert await _treemap_style(page, "b-001") == {"color": POOR, "hatched": False}
             assert await _treemap_style(page, "b-003") == {"color": TOO_FEW, "hatched": True}
+            # Hovering a unit shows its sample size and interval.
+            await page.locator("#treemap svg text", has_text="北京一分行").first.hover()
+            tooltip = page.locator("#treemap div", has_text="95% interval")
+            await expect(tooltip.last).to_contain_text("3 feedback")
+            await expect(tooltip.last).to_contain_text("Composite: 5.9 (score 6)95% interval 0 – 61.6")
+            # Coloured by another indicator: CSAT alone.
+            await page.locator("#indicator").select_option("csat")
+            await expect(page).to_have_url(re.compile("indicator=csat"))
+            await expect(page.locator("#rank-b-001")).to_have_attribute("data-band", "poor")
 
             # Its unit page: the breach on the CSAT trend, with the rule's threshold and the alert marked.
             await page.locator("#rank-b-001 a").first.click()
