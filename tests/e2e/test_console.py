@@ -129,6 +129,20 @@ async def test_console__incident_to_verified_action_and_a_branch_managers_view(s
             await page.screenshot(path=shots / "actions-verified-desktop.png", full_page=True)
 
             await _admin_pages(page, platform.gateway, shots)
+
+            # Two more branches of the region slip: the board shows their alerts as the service groups them.
+            for unit, ratings in (("b-002", (1, 2, 1, 1, 2, 1)), ("b-003", (1, 1, 2))):
+                for rating in ratings:
+                    await post(
+                        http, "/api/v1/feedback", {"unit_id": unit, "channel": "app", "ratings": {"csat": rating}}
+                    )
+            group = await eventually(lambda: _grouped_firing(http, {"b-002", "b-003"}))
+            await page.goto(f"{platform.gateway}/console/#/alerts")
+            box = page.locator(f"#column-firing section.group[data-group='{group}']")
+            await expect(box.locator("article")).to_have_count(3)
+            await expect(box).to_contain_text("north/b-002")
+            await expect(box).to_contain_text("north/b-003")
+            await page.screenshot(path=shots / "alerts-grouped-desktop.png", full_page=True)
             assert script_errors(page) == []
             await _phone_and_chinese(browser, platform.gateway, manager_token, alert["unit_id"], shots)
 
@@ -181,6 +195,16 @@ async def _action_for(http: httpx.AsyncClient, alert_id: str) -> dict[str, Any] 
 
 async def _status_is(http: httpx.AsyncClient, action_id: str, status: str) -> bool:
     return (await http.get(f"/api/v1/actions/{action_id}")).json()["status"] == status
+
+
+async def _grouped_firing(http: httpx.AsyncClient, units: set[str]) -> str | None:
+    """The group of the firing alerts of these units and their region, once all three fire in one group."""
+    firing = (await http.get("/api/v1/alerts", params={"status": "firing"})).json()["items"]
+    groups = {a["group_id"] for a in firing if a["unit_id"] in {*units, "north"}}
+    members = [a for a in firing if a["group_id"] in groups]
+    if len(groups) == 1 and {a["unit_id"] for a in members} == {*units, "north"}:
+        return groups.pop()
+    return None
 
 
 async def _silences(http: httpx.AsyncClient) -> list[dict[str, Any]]:

@@ -176,7 +176,7 @@ function rulesTab(data, { refresh, tree }) {
     field("name", t("name"), input("name", { required: true })),
     field("indicator", t("indicator"), choice("indicator", indicators, "csat")),
     field("comparison", t("comparison"), choice("comparison", [["below", t("below")], ["above", t("above")]], "below")),
-    field("threshold", "threshold", input("threshold", { type: "number", step: "any", required: true })),
+    field("threshold", t("threshold_label"), input("threshold", { type: "number", step: "any", required: true })),
     field("clear_bound", t("clear_bound", { value: "" }), input("clear_bound", { type: "number", step: "any" })),
     field("min_samples", t("min_samples"), input("min_samples", { type: "number", value: "5", min: "1" })),
     field("level", t("level"), choice("level", LEVELS.map((l) => [l, t(`levels.${l}`)]), "yellow")),
@@ -212,7 +212,7 @@ function rulesTab(data, { refresh, tree }) {
     }
   });
   return h("div", {},
-    table([t("name"), t("kind"), t("indicator"), "", t("level"), t("scope"), t("enabled")], rows),
+    table([t("name"), t("kind"), t("indicator"), t("condition"), t("level"), t("scope"), t("enabled")], rows),
     h("h2", {}, t("new_rule")), form,
     h("h2", {}, t("try_rule")), tryForm, tryResult, tryChart);
 }

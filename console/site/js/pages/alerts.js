@@ -58,7 +58,7 @@ function card(alert, refresh) {
   return h("article", { class: `item level-border-${alert.level}`, id: `alert-${alert.id}`, dataset: { alert: alert.id, status: alert.status, unit: alert.unit_id } },
     h("div", {}, levelBadge(alert.level), " ", h("span", { class: "badge state" }, t(`statuses.${alert.status}`)), alert.suppressed ? [" ", h("span", { class: "badge state" }, alert.suppressed)] : null),
     h("div", {}, h("a", { href: `#/unit/${encodeURIComponent(alert.unit_id)}` }, alert.unit_path), " · ", h("strong", {}, alert.rule_name)),
-    h("div", {}, `${alert.indicator}: ${number(alert.value)} ${alert.comparison ? t(alert.comparison) : ""} ${number(alert.threshold)} · ${t("samples")} ${alert.sample_size}`),
+    h("div", {}, `${alert.indicator}: ${number(alert.value)} · ${t("threshold_label")} ${alert.comparison ? t(alert.comparison) : ""} ${number(alert.threshold)} · ${t("samples")} ${alert.sample_size}`),
     h("div", { class: "meta" }, `${t("started")} ${dateTime(alert.started_at)}`),
     alert.acknowledged_by ? h("div", { class: "meta" }, t("acknowledged_by", { by: alert.acknowledged_by, comment: alert.comment || "" })) : null,
     open ? h("div", { class: "buttons" },
