@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ from services.alerts import repository
 from services.alerts.dependencies import AlertsRuntime
 from services.alerts.handlers import AlertsHandlers
 from services.alerts.notify import SecretBox
-from services.alerts.settings import AlertsSettings
+from services.alerts.settings import DEVELOPMENT_SECRET_KEY, AlertsSettings
 from services.alerts.views import router
 from shared.consumer import Subscription
 from shared.events import (
@@ -25,6 +26,15 @@ from shared.events import (
 )
 from shared.runtime import ServiceDefinition
 from shared.scheduler import JobHandler
+
+log = logging.getLogger(__name__)
+
+
+async def on_start(runtime: AlertsRuntime) -> None:
+    """Warn when channel secrets are sealed with the development key (set QL_ALERTS_SECRET_KEY)."""
+    SecretBox(runtime.settings.secret_key.get_secret_value())  # a malformed key fails the start here
+    if runtime.settings.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
+        log.warning("channel secrets are sealed with the development key: set QL_ALERTS_SECRET_KEY in production")
 
 
 def _handlers(runtime: AlertsRuntime) -> AlertsHandlers:
@@ -57,4 +67,5 @@ DEFINITION = ServiceDefinition(
     jobs=jobs,
     indexes=repository.INDEXES,
     publishes=[ThresholdBreached.topic, AlertAcknowledged.topic, AlertEscalated.topic, AlertResolved.topic],
+    on_start=on_start,
 )
