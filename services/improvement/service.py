@@ -29,7 +29,7 @@ from shared.problems import NotFound, Problem
 from shared.runtime import Runtime
 from shared.scheduler import cancel, schedule
 from shared.storage import Database, Document, UnitOfWork, apply, in_transaction
-from shared.tree import in_subtree, lineage
+from shared.tree import WHOLE_ORGANISATION, in_subtree, lineage
 
 T = TypeVar("T")
 STEP_JOB = "improvement.action-step"
@@ -617,12 +617,9 @@ async def transition_action(
     except TransitionRefused as refused:
         raise Refused(refused) from refused
     policy = await load_policy(db, principal.org, session)
-    previous = action["status"]
     stage_transition(
         unit, action, transition.state, by=principal.subject, reason=transition.reason, policy=policy, now=now_utc()
     )
-    after = {"status": transition.state, "reason": transition.reason}
-    audit.record(unit, principal, "transition", "action", action_id, {"status": previous}, after)
     return action
 
 
@@ -887,7 +884,6 @@ async def create_action(db: Database, unit: UnitOfWork, principal: Principal, fi
         if fields.get("accountable"):
             action["accountable"] = fields["accountable"]
     stage_new_action(unit, action, policy, None)
-    audit.record(unit, principal, "create", "action", action["_id"], None, {"title": action["title"]})
     return action
 
 
@@ -964,7 +960,6 @@ async def reassign_action(
         },
     )
     unit.publish(assigned_event(action, reassigned=previous is not None))
-    audit.record(unit, principal, "reassign", "action", action_id, {"assignee": previous}, {"assignee": assignee})
     if previous is None:
         stage_next_step(unit, action, await load_policy(db, principal.org, session))
     return action
@@ -1024,13 +1019,33 @@ def facts_of(document: Document) -> ActionFacts:
     )
 
 
-# Configuration: the matrix, the organisation's settings, plans and risks, each change audited.
+# Configuration: the matrix, the organisation's settings, plans and risks.
+
+
+def record_org_wide(
+    unit: UnitOfWork,
+    principal: Principal,
+    action: str,
+    kind: str,
+    document: Document,
+    before: Document | None,
+    after: Document | None,
+) -> None:
+    """Audit a change of an organisation-wide document (scope ``*``).
+
+    The shared audit log is read organisation-wide: an entry about an object of one subtree would show
+    it to an admin of a sibling subtree. Until its entries carry a subtree, only organisation-wide
+    objects (and the organisation's settings) are recorded there; an action's own history records who
+    changed what on it.
+    """
+    if document.get("lineage") == [WHOLE_ORGANISATION]:
+        audit.record(unit, principal, action, kind, document["_id"], before, after)
 
 
 def create_scoped(unit: UnitOfWork, principal: Principal, collection: str, kind: str, document: Document) -> Document:
     """Stage a new scoped document (entry, plan, risk) with its audit entry."""
     repository.stage_insert(unit, collection, document)
-    audit.record(unit, principal, "create", kind, document["_id"], None, public_view(document))
+    record_org_wide(unit, principal, "create", kind, document, None, public_view(document))
     return document
 
 
@@ -1047,7 +1062,7 @@ async def update_scoped(
     before = await get_scoped(db, collection, principal, document_id, kind)
     after = {**before, **changes, "updated_at": now_utc()}
     repository.stage_set(unit, collection, document_id, {**changes, "updated_at": after["updated_at"]})
-    audit.record(unit, principal, "update", kind, document_id, public_view(before), public_view(after))
+    record_org_wide(unit, principal, "update", kind, before, public_view(before), public_view(after))
     return after
 
 
@@ -1057,7 +1072,7 @@ async def delete_scoped(
     """Stage the deletion of a scoped document the principal sees (404 otherwise), audited."""
     before = await get_scoped(db, collection, principal, document_id, kind)
     repository.stage_delete(unit, collection, document_id)
-    audit.record(unit, principal, "delete", kind, document_id, public_view(before), None)
+    record_org_wide(unit, principal, "delete", kind, before, public_view(before), None)
 
 
 async def update_responsibility(
@@ -1132,6 +1147,3 @@ async def move_plan(
     if phase == "closed":
         update["$unset"] = {"target_key": ""}
     repository.stage_plan_change(unit, plan_id, update)
-    audit.record(
-        unit, principal, "move", "plan", plan_id, {"phase": plan["phase"]}, {"phase": phase, "learning": learning}
-    )

@@ -150,20 +150,22 @@ async def test_working_an_action__comments_root_cause_measures_history(
     assert [h["what"] for h in body["history"]] == ["created", "commented", "root_cause", "measures"]
 
 
-async def test_changes_to_the_matrix_risks_plans_and_actions_are_audited(
+async def test_organisation_wide_changes_are_audited__subtree_ones_stay_in_their_subtree(
     stack: Stack, improvement: RunningService, world: dict[str, str]
 ):
     async with client(stack, improvement, world["org"], "quality_manager") as http:
-        changed = await http.patch(f"/api/v1/responsibilities/{world['entry']}", json={"accountable": "zhang.min"})
-        assert changed.status_code == 200 and changed.json()["accountable"] == "zhang.min"
+        whole = (await http.post("/api/v1/responsibilities", json={"scope": "*", "responsible": "quality.head"})).json()
+        changed = await http.patch(f"/api/v1/responsibilities/{whole['id']}", json={"accountable": "ceo"})
+        assert changed.status_code == 200 and changed.json()["accountable"] == "ceo"
+        assert (await http.patch("/api/v1/responsibilities/settings", json={"recurrence_days": 14})).status_code == 200
         rated = await http.patch(f"/api/v1/risks/{world['risk']}", json={"likelihood": 5, "impact": 5})
         assert (rated.json()["score"], rated.json()["rating"]) == (25, "critical")
     async with client(stack, improvement, world["org"], "admin") as http:
         entries = (await http.get("/api/v1/audit/improvement", params={"limit": 500})).json()["items"]
     seen = {(e["action"], e["kind"], e["object_id"]) for e in entries}
-    assert ("create", "responsibility", world["entry"]) in seen
-    assert ("update", "responsibility", world["entry"]) in seen
-    assert ("create", "plan", world["plan"]) in seen
-    assert ("update", "risk", world["risk"]) in seen
-    update = next(e for e in entries if e["action"] == "update" and e["kind"] == "risk")
-    assert (update["before"]["rating"], update["after"]["rating"]) == ("medium", "critical")
+    assert {("create", "responsibility", whole["id"]), ("update", "responsibility", whole["id"])} <= seen
+    assert ("update", "improvement_settings", world["org"]) in seen
+    update = next(e for e in entries if e["action"] == "update" and e["kind"] == "responsibility")
+    assert (update["before"].get("accountable"), update["after"]["accountable"]) == (None, "ceo")
+    # The risk and the entry of north/b-1 belong to a subtree: the organisation-wide log does not show them.
+    assert not {object_id for _, _, object_id in seen} & {world["risk"], world["entry"], world["plan"]}
