@@ -35,11 +35,13 @@ The scheme (``keyset_page``):
 - Every listed document carries ``page_keys``: one string per scope it is listed under,
   ``<org> US <scope> US <time> US <id>`` (``page_keys(...)``), where the scopes are ``*`` (the whole
   organisation) and every path of the document's unit lineage (``list_scopes(lineage)``), or just
-  ``*`` for lists with no unit. ``<time>`` is the list's order (fixed-width UTC to the millisecond) and
-  ``<id>`` breaks ties. Declare ``page_keys_index()`` (a single-field multikey index on ``page_keys``)
-  in the service's indexes. On this server one index with five entries a document cost intake the same
-  as the old ``(org, lineage, _id)`` index (about 970 against 910 documents a second in batches of 100);
-  a second such index halves it, so a list should replace its old scope index rather than add one.
+  ``*`` for lists with no unit. ``<time>`` is the list's order (fixed-width UTC to the millisecond,
+  then the nanoseconds of the id's own clock within it, so that a batch sharing one time still spreads
+  over keys a window can split) and ``<id>`` breaks what ties remain. Declare ``page_keys_index()``
+  (a single-field multikey index on ``page_keys``) in the service's indexes. On this server one index
+  with five entries a document cost intake the same as the old ``(org, lineage, _id)`` index (about
+  970 against 910 documents a second in batches of 100); a second such index halves it, so a list
+  should replace its old scope index rather than add one.
 - A page reads windows of time, newest first (or oldest first from a given ``since``: growing windows
   up from 1970 would meet the first items with a window as wide as the empty years below them), one
   bounded range per visible scope
@@ -92,11 +94,11 @@ _ESCAPE = "\x1e"
 _TOP = "\x7f"  # above every key suffix: suffixes start with a digit of the year
 FLOOR = datetime(1970, 1, 1, tzinfo=UTC)
 FIRST_WINDOW = timedelta(seconds=1)
-MIN_WINDOW = timedelta(milliseconds=1)
+MIN_WINDOW = timedelta(microseconds=1)
 MAX_WINDOW = timedelta(days=366 * 100)
 EMPTY_GROWTH = 8
 MAX_WINDOWS = 24
-TIME_WIDTH = len("2026-01-01T00:00:00.000Z")
+TIME_WIDTH = len("2026-01-01T00:00:00.000000000Z")
 WINDOW_HINTS_KEPT = 10_000
 SCAN_PAGES = 10  # a request reads at most this many pages' worth of documents
 
@@ -112,14 +114,30 @@ def _escape(part: str) -> str:
     return part.replace(_ESCAPE, _ESCAPE + "e").replace(KEY_SEPARATOR, _ESCAPE + "s")
 
 
-def time_text(moment: datetime) -> str:
-    """A moment as fixed-width UTC text to the millisecond (naive datetimes are taken as UTC)."""
+def time_text(moment: datetime, sub_millisecond_ns: int | None = None) -> str:
+    """A moment as fixed-width UTC text: to the millisecond, then nanoseconds within it (naive: UTC).
+
+    The database keeps datetimes to the millisecond; the nanoseconds within it come from the caller
+    (``page_keys``: the id's clock), so that documents sharing a millisecond (a batch posted without
+    times, an import of units) still spread over distinct keys that a window can split.
+    """
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    sub = sub_millisecond_ns if sub_millisecond_ns is not None else moment.microsecond % 1000 * 1000
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}{sub:06d}Z"
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text[:TIME_WIDTH], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    seconds = datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    return seconds + timedelta(microseconds=int(text[20:23]) * 1000 + int(text[23:29]) // 1000)
+
+
+def _id_nanoseconds(ident: str) -> int | None:
+    """The sub-millisecond nanoseconds of a ``shared.ids.new_id`` (``<prefix>_<16 hex of ns><random>``)."""
+    clock = ident.partition("_")[2][:16]
+    try:
+        return int(clock, 16) % 1_000_000 if len(clock) == 16 else None
+    except ValueError:
+        return None
 
 
 def key_prefix(org: str, scope: str) -> str:
@@ -133,8 +151,8 @@ def list_scopes(lineage: Iterable[str]) -> list[str]:
 
 
 def page_keys(org: str, scopes: Iterable[str], at: datetime, ident: str) -> list[str]:
-    """The ``page_keys`` of a document listed at ``at`` (its order) under ``scopes``."""
-    suffix = f"{time_text(at)}{KEY_SEPARATOR}{_escape(ident)}"
+    """The ``page_keys`` of a document listed at ``at`` (its order, to the ms; then its id's clock) under ``scopes``."""
+    suffix = f"{time_text(at, _id_nanoseconds(ident))}{KEY_SEPARATOR}{_escape(ident)}"
     return [key_prefix(org, scope) + suffix for scope in scopes]
 
 
@@ -189,11 +207,14 @@ def _decode(cursor: str) -> _Walk:
     return _Walk(position, min(max(window, MIN_WINDOW), MAX_WINDOW))
 
 
-_WINDOW_HINTS: OrderedDict[tuple[str, str, tuple[str, ...]], timedelta] = OrderedDict()
+# Per list and scopes, in this process: the newest position a first page found and the width that held a
+# page there. A first page then reads everything newer than that position less the width: a page plus
+# what arrived since, instead of probing down from now across a quiet stretch.
+_WINDOW_HINTS: OrderedDict[tuple[str, str, tuple[str, ...]], tuple[datetime | None, timedelta]] = OrderedDict()
 
 
-def _remember_window(key: tuple[str, str, tuple[str, ...]], window: timedelta) -> None:
-    _WINDOW_HINTS[key] = window
+def _remember_window(key: tuple[str, str, tuple[str, ...]], window: timedelta, top: datetime | None = None) -> None:
+    _WINDOW_HINTS[key] = (top, window)
     _WINDOW_HINTS.move_to_end(key)
     if len(_WINDOW_HINTS) > WINDOW_HINTS_KEPT:
         _WINDOW_HINTS.popitem(last=False)
@@ -269,17 +290,21 @@ async def _keyset_rows(
     scan_budget: int,
 ) -> tuple[list[Document], _Walk | None]:
     hint_key = (db.name, collection, tuple(scopes))
+    now = datetime.now(UTC)
+    first_page = walk is None and newest_first and until is None
+    hinted_top, hinted_window = _WINDOW_HINTS.get(hint_key, (None, FIRST_WINDOW))
     if walk is None:
         start = until if newest_first else since
-        walk = _Walk(time_text(start) if start else None, _WINDOW_HINTS.get(hint_key, FIRST_WINDOW))
+        walk = _Walk(time_text(start) if start else None, hinted_window)
     if not scopes:
         return [], None
-    now = datetime.now(UTC)
     floor, ceiling = since or FLOOR, until
     found: list[Document] = []
     read = 0
     for _ in range(MAX_WINDOWS):
         at = _parse_time(walk.position) if walk.position else (now if newest_first else floor)
+        if newest_first and walk.position is None and hinted_top is not None:
+            at = min(at, hinted_top)  # the window stays open above: it also reads what arrived since
         if newest_first:
             edge = max(at - walk.window, floor)
             last = edge <= floor
@@ -296,8 +321,11 @@ async def _keyset_rows(
         wanted = limit - len(found)
         if len(window_rows) > wanted:
             found.extend(window_rows[:wanted])
-            fitted = max(walk.window * limit / len(window_read), MIN_WINDOW)
-            _remember_window(hint_key, fitted)
+            # The span that held this page's share, from where the window began: exact for a burst.
+            span = abs(at - _parse_time(_suffix(found[-1], field)))
+            fitted = min(max(span * limit / wanted, MIN_WINDOW), MAX_WINDOW)
+            if first_page:
+                _remember_window(hint_key, fitted, _parse_time(_suffix(found[0], field)))
             return found, _Walk(_suffix(found[-1], field), fitted)
         found.extend(window_rows)
         if last:
@@ -305,7 +333,6 @@ async def _keyset_rows(
         walk = _Walk(time_text(edge), _next_window(walk.window, read=len(window_read), limit=limit))
         if len(found) == limit or read >= scan_budget:
             break
-    _remember_window(hint_key, walk.window)
     return found, walk
 
 
