@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench.flow import PlatformBench
 from bench.measure import QUICK, Sizes, interference_note, log, measure_bare, measure_raw
+from bench.reads import QUICK_READS, ReadSizes, measure_reads
 from bench.report import Report, machine_info, render_table, write_json
 from bench.stack import Processes, start_servers
 
@@ -37,6 +38,8 @@ async def run(sizes: Sizes, processes: Processes, workdir: Path, report: Report)
     await measure_raw(servers, processes, sizes, report)
     await measure_bare(servers, processes, sizes, report)
     await PlatformBench(servers, processes, sizes, report).run()
+    quick = sizes.bulk_documents == QUICK.bulk_documents
+    await measure_reads(report, QUICK_READS if quick else ReadSizes(), workdir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,6 +55,9 @@ class ReadSizes:
     samples: int = 30
 
 
+QUICK_READS = ReadSizes(small=2_000, large=6_000, samples=5)
+
+
 def unit_paths() -> list[str]:
     """Every unit path of the bench tree: regions, cities and branches."""
     paths = []
