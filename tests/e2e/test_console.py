@@ -75,6 +75,8 @@ async def test_console__incident_to_verified_action_and_a_branch_managers_view(s
             trend = page.locator("#trend-csat svg")
             await expect(trend).to_contain_text("CSAT floor: below 60")
             await expect(trend).to_contain_text("Red alert")
+            await expect(trend).to_contain_text("CSAT control: CL 80")
+            await expect(trend).to_contain_text("LCL 65")
             await expect(page.locator("#figures [data-indicator='csat']")).to_have_attribute("data-band", "poor")
             await expect(page.locator("#unit-alerts")).to_contain_text("CSAT floor")
             await page.screenshot(path=shots / "unit-desktop.png", full_page=True)
@@ -173,6 +175,9 @@ async def _organisation(http: httpx.AsyncClient) -> None:
     await post(http, "/api/v1/units", {"id": "b-101", "name": "上海一分行", "kind": "branch", "parent_id": "east"})
     rule = {"name": "CSAT floor", "indicator": "csat", "threshold": 60, "min_samples": 3, "level": "red"}
     await post(http, "/api/v1/rules", rule)
+    # A control chart on completed days (none yet): its limits are drawn, it cannot fire today.
+    control = {"kind": "spc", "name": "CSAT control", "indicator": "csat", "period": "day", "centre": 80, "sigma": 5}
+    await post(http, "/api/v1/rules", control)
     await post(http, "/api/v1/responsibilities", {"scope": "north/b-001", "responsible": "li.wei"})
     for unit in ("b-002", "b-101"):
         for rating in (5, 5, 4, 5):

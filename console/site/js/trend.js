@@ -70,7 +70,7 @@ export function trendOption({ title, points, lines = [], marks = [] }) {
         markLine: {
           symbol: "none",
           data: [
-            ...lines.map((l) => ({ yAxis: l.value, name: l.label, lineStyle: { color: l.colour, type: l.dashed ? "dashed" : "solid", width: 2 }, label: { formatter: l.label, position: "insideEndTop", color: l.colour } })),
+            ...lines.map((l) => ({ yAxis: l.value, name: l.label, lineStyle: { color: l.colour, type: l.dashed ? "dashed" : "solid", width: 2 }, label: { formatter: l.label, position: l.kind === "threshold" || l.kind === "clear" ? "insideStartTop" : "insideEndTop", color: l.colour } })),
             ...marks.map((m) => ({ xAxis: m.at, name: m.label, lineStyle: { color: m.colour, type: "dotted", width: 2 }, label: { formatter: m.label, position: "insideEndTop", color: m.colour } })),
           ],
         },
