@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from services.improvement import repository, service
+from services.improvement import repository
 from services.improvement.domain.escalation import STEPS
 from services.improvement.domain.plans import Target, progress, reached
+from services.improvement.service import breaches, common, follow_up
 from shared.consumer import BatchContext
 from shared.events import AlertResolved, Envelope, ScoreUpdated, ThresholdBreached, UnitChanged
 from shared.scheduler import Job
@@ -24,11 +25,11 @@ async def on_threshold_breached(envelopes: Sequence[Envelope[ThresholdBreached]]
     by_org: dict[str, list[Envelope[ThresholdBreached]]] = defaultdict(list)
     for envelope in envelopes:
         by_org[envelope.data.org].append(envelope)
-    now = service.now_utc()
+    now = common.now_utc()
     for org, org_envelopes in by_org.items():
-        loaded = await service.load_breach_batch(batch.db, batch.session, org, [e.data for e in org_envelopes])
-        for envelope in service.deepest_first(org_envelopes):
-            service.stage_breach(batch.unit, envelope, loaded, now)
+        loaded = await breaches.load_breach_batch(batch.db, batch.session, org, [e.data for e in org_envelopes])
+        for envelope in breaches.deepest_first(org_envelopes):
+            breaches.stage_breach(batch.unit, envelope, loaded, now)
 
 
 async def on_alert_resolved(envelopes: Sequence[Envelope[AlertResolved]], batch: BatchContext) -> None:
@@ -38,7 +39,7 @@ async def on_alert_resolved(envelopes: Sequence[Envelope[AlertResolved]], batch:
     actions = {
         a["_id"]: a for a in await repository.list_actions_by_id(batch.db, list(set(claims.values())), batch.session)
     }
-    now = service.now_utc()
+    now = common.now_utc()
     for key, action_id in claims.items():
         envelope, action = keys[key], actions.get(action_id)
         if action is None:
@@ -49,11 +50,11 @@ async def on_alert_resolved(envelopes: Sequence[Envelope[AlertResolved]], batch:
             batch.unit,
             action_id,
             set_={"alert_resolved_at": now, "updated_at": now},
-            push={"history": [service.history_entry(now, service.SYSTEM, "alert resolved", detail=detail)]},
+            push={"history": [common.history_entry(now, common.SYSTEM, "alert resolved", detail=detail)]},
         )
         batch.unit.publish(
-            service.updated_event(
-                action, status=action["status"], by=service.SYSTEM, change="alert_resolved", detail=detail
+            common.updated_event(
+                action, status=action["status"], by=common.SYSTEM, change="alert_resolved", detail=detail
             ),
             cause=envelope,
         )
@@ -64,9 +65,9 @@ async def on_score_updated(envelopes: Sequence[Envelope[ScoreUpdated]], batch: B
     by_key: dict[str, list[Envelope[ScoreUpdated]]] = defaultdict(list)
     for envelope in envelopes:
         score = envelope.data
-        by_key[service.watch_key(score.org, score.unit_path, score.period)].append(envelope)
+        by_key[common.watch_key(score.org, score.unit_path, score.period)].append(envelope)
     keys = list(by_key)
-    now = service.now_utc()
+    now = common.now_utc()
     watching = await repository.list_watching(batch.db, keys, batch.session)
     policies: dict[str, Any] = {}
     for action in watching:
@@ -78,8 +79,8 @@ async def on_score_updated(envelopes: Sequence[Envelope[ScoreUpdated]], batch: B
         if not observations:
             continue
         if action["org"] not in policies:
-            policies[action["org"]] = await service.load_policy(batch.db, action["org"], batch.session)
-        service.stage_observations(
+            policies[action["org"]] = await common.load_policy(batch.db, action["org"], batch.session)
+        follow_up.stage_observations(
             batch.unit,
             action,
             observations,
@@ -151,16 +152,16 @@ async def on_unit_changed(envelopes: Sequence[Envelope[UnitChanged]], batch: Bat
 
 async def run_steps(jobs: Sequence[Job], batch: BatchContext) -> None:
     """Due escalation steps: reminder, overdue, the accountable person, the parent unit's owner."""
-    now = service.now_utc()
+    now = common.now_utc()
     for job in jobs:
         step = job.payload.get("step")
         matched = next((s for s in STEPS if s == step), None)
         if matched is not None:
-            await service.run_step(batch.db, batch.session, batch.unit, job.key, matched, now)
+            await follow_up.run_step(batch.db, batch.session, batch.unit, job.key, matched, now)
 
 
 async def run_window_ends(jobs: Sequence[Job], batch: BatchContext) -> None:
     """Verification windows that ended: verified if the scores recovered in time, reopened otherwise."""
-    now = service.now_utc()
+    now = common.now_utc()
     for job in jobs:
-        await service.run_window_end(batch.db, batch.session, batch.unit, job.key, now)
+        await follow_up.run_window_end(batch.db, batch.session, batch.unit, job.key, now)

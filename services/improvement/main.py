@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from services.improvement import handlers, repository, service
+from services.improvement import handlers, repository
 from services.improvement.dependencies import ImprovementRuntime
+from services.improvement.service import breaches, common
 from services.improvement.settings import ImprovementSettings
 from services.improvement.views import router
 from shared.consumer import Subscription
@@ -27,12 +28,12 @@ def subscriptions(runtime: ImprovementRuntime) -> Sequence[Subscription[Any]]:
 
 def jobs(runtime: ImprovementRuntime) -> dict[str, JobHandler]:
     """The timers the improvement service runs: escalation steps and the ends of verification windows."""
-    return {service.STEP_JOB: handlers.run_steps, service.WINDOW_JOB: handlers.run_window_ends}
+    return {common.STEP_JOB: handlers.run_steps, common.WINDOW_JOB: handlers.run_window_ends}
 
 
 async def on_start(runtime: ImprovementRuntime) -> None:
     """Route again the actions left without an owner while no entry or default owner covered them."""
-    await service.route_unassigned(runtime)
+    await breaches.route_unassigned(runtime)
 
 
 DEFINITION = ServiceDefinition(

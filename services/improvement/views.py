@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.improvement import repository, service
+from services.improvement import repository
 from services.improvement.dependencies import Limit, RuntimeDep
 from services.improvement.domain import risks as register
 from services.improvement.domain.figures import figures as compute_figures
@@ -46,6 +46,7 @@ from services.improvement.models import (
     RootCauseIn,
     TransitionIn,
 )
+from services.improvement.service import actions, breaches, common, configuration
 from shared.auth import CurrentPrincipal, Principal
 from shared.ids import new_id
 from shared.pagination import DEFAULT_LIMIT, Page, page, public_view
@@ -62,12 +63,12 @@ async def create_responsibility(
     responsibility_in: ResponsibilityCreate, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Add an entry to the responsibility matrix; actions nobody owned are routed again."""
-    service.require_scope(principal, responsibility_in.scope)
-    entry = service.responsibility_document(principal, responsibility_in.model_dump(), service.now_utc())
+    common.require_scope(principal, responsibility_in.scope)
+    entry = configuration.responsibility_document(principal, responsibility_in.model_dump(), common.now_utc())
     work = runtime.unit_of_work()
-    service.create_scoped(work, principal, repository.RESPONSIBILITIES, "responsibility", entry)
+    configuration.create_scoped(work, principal, repository.RESPONSIBILITIES, "responsibility", entry)
     await runtime.commit(work)
-    await service.route_unassigned(runtime, org=principal.org)
+    await breaches.route_unassigned(runtime, org=principal.org)
     return public_view(entry)
 
 
@@ -76,7 +77,7 @@ async def list_responsibilities(
     runtime: RuntimeDep, principal: CurrentPrincipal, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page:
     """The entries of the matrix set on the caller's subtrees."""
-    return await page(runtime.db, repository.RESPONSIBILITIES, service.scoped(principal), cursor=cursor, limit=limit)
+    return await page(runtime.db, repository.RESPONSIBILITIES, common.scoped(principal), cursor=cursor, limit=limit)
 
 
 @router.get("/responsibilities/owner", response_model=OwnerRead, tags=["responsibilities"])
@@ -89,7 +90,7 @@ async def get_owner(
     rule_kind: str | None = None,
 ) -> dict[str, Any]:
     """Who owns a breach of the indicator at the level on the unit, which entry matched and why."""
-    return await service.explain_owner(
+    return await configuration.explain_owner(
         runtime.db, principal, unit_id=unit_id, indicator=indicator, level=level, rule_kind=rule_kind
     )
 
@@ -106,11 +107,11 @@ async def update_settings(
 ) -> dict[str, Any]:
     """Change the organisation's settings (whole-organisation quality managers); actions nobody owned are routed."""
     work = runtime.unit_of_work()
-    await service.update_org_settings(
+    await configuration.update_org_settings(
         runtime.db, work, principal, settings_in.model_dump(exclude_unset=True, mode="json")
     )
     await runtime.commit(work)
-    await service.route_unassigned(runtime, org=principal.org)
+    await breaches.route_unassigned(runtime, org=principal.org)
     return settings_with_defaults(await repository.get_org_settings(runtime.db, principal.org))
 
 
@@ -118,7 +119,7 @@ async def update_settings(
 async def get_responsibility(entry_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One entry of the matrix."""
     return public_view(
-        await service.get_scoped(runtime.db, repository.RESPONSIBILITIES, principal, entry_id, "responsibility")
+        await common.get_scoped(runtime.db, repository.RESPONSIBILITIES, principal, entry_id, "responsibility")
     )
 
 
@@ -129,9 +130,9 @@ async def update_responsibility(
     """Change an entry; a new scope must lie inside the caller's own."""
     work = runtime.unit_of_work()
     changes = responsibility_in.model_dump(exclude_unset=True)
-    entry = await service.update_responsibility(runtime.db, work, principal, entry_id, changes)
+    entry = await configuration.update_responsibility(runtime.db, work, principal, entry_id, changes)
     await runtime.commit(work)
-    await service.route_unassigned(runtime, org=principal.org)
+    await breaches.route_unassigned(runtime, org=principal.org)
     return public_view(entry)
 
 
@@ -139,7 +140,9 @@ async def update_responsibility(
 async def delete_responsibility(entry_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> Response:
     """Remove an entry; actions it routed keep their people."""
     work = runtime.unit_of_work()
-    await service.delete_scoped(runtime.db, work, principal, repository.RESPONSIBILITIES, "responsibility", entry_id)
+    await configuration.delete_scoped(
+        runtime.db, work, principal, repository.RESPONSIBILITIES, "responsibility", entry_id
+    )
     await runtime.commit(work)
     return Response(status_code=204)
 
@@ -158,7 +161,7 @@ def action_view(document: dict[str, Any]) -> dict[str, Any]:
 async def create_action(action_in: ActionCreate, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Open an action by hand (unit managers in their subtree, quality managers)."""
     work = runtime.unit_of_work()
-    action = await service.create_action(runtime.db, work, principal, action_in.model_dump())
+    action = await actions.create_action(runtime.db, work, principal, action_in.model_dump())
     await runtime.commit(work)
     return action_view(action)
 
@@ -178,10 +181,10 @@ async def list_actions(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page:
     """Actions in the caller's subtrees (or a unit's subtree in them), oldest first, filtered."""
-    query = service.scoped(principal)
+    query = common.scoped(principal)
     filters: dict[str, Any] = {}
     if unit_id is not None:
-        unit = await service.get_visible_unit(runtime.db, principal, unit_id)
+        unit = await common.get_visible_unit(runtime.db, principal, unit_id)
         filters["lineage"] = unit["path"]
     for name, value in (("status", status_), ("assignee", assignee), ("overdue", overdue), ("level", level)):
         if value is not None:
@@ -205,18 +208,18 @@ async def get_figures(
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:
     """Time to acknowledge and resolve, on-time, reopened, verified and recurrence rates, open work; CSV too."""
-    now = service.now_utc()
+    now = common.now_utc()
     end = (end or now).astimezone(UTC)
     start = (start or end - timedelta(days=30)).astimezone(UTC)
-    query = service.scoped(principal)
+    query = common.scoped(principal)
     path = "*"
     if unit_id is not None:
-        path = (await service.get_visible_unit(runtime.db, principal, unit_id))["path"]
+        path = (await common.get_visible_unit(runtime.db, principal, unit_id))["path"]
         query = {"$and": [query, {"lineage": path}]}
-    policy = await service.load_policy(runtime.db, principal.org)
+    policy = await common.load_policy(runtime.db, principal.org)
     days = policy.recurrence_days
     stored = await repository.list_actions_for_figures(runtime.db, query, start, end + timedelta(days=days))
-    facts = [service.facts_of(d) for d in stored]
+    facts = [actions.facts_of(d) for d in stored]
     inside = [f for f in facts if f.created_at < end]
     later = [f for f in facts if f.created_at >= end]
     result = compute_figures(inside, now=now, recurrence_days=days, later=later)
@@ -247,7 +250,7 @@ def figures_csv(body: dict[str, Any]) -> str:
 @router.get("/actions/{action_id}", response_model=ActionRead, tags=["actions"])
 async def get_action(action_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One action with its comments and full history."""
-    return action_view(await service.get_action(runtime.db, principal, action_id))
+    return action_view(await common.get_action(runtime.db, principal, action_id))
 
 
 @router.patch("/actions/{action_id}", response_model=ActionRead, tags=["actions"])
@@ -264,13 +267,13 @@ async def transition_action(
     action_id: str, transition_in: TransitionIn, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Move an action to another state; a refused move answers 409 naming the current state and the allowed ones."""
-    await service.in_one_transaction(
+    await common.in_one_transaction(
         runtime,
-        lambda session, work: service.transition_action(
+        lambda session, work: actions.transition_action(
             runtime.db, work, principal, action_id, transition_in.to, transition_in.reason, session
         ),
     )
-    return action_view(await service.get_action(runtime.db, principal, action_id))
+    return action_view(await common.get_action(runtime.db, principal, action_id))
 
 
 @router.post("/actions/{action_id}/comments", status_code=201, response_model=ActionRead, tags=["actions"])
@@ -278,7 +281,7 @@ async def comment_action(
     action_id: str, comment_in: CommentIn, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Comment on an action."""
-    comment = {"id": new_id("cmt"), "by": principal.subject, "at": service.now_utc(), "text": comment_in.text}
+    comment = {"id": new_id("cmt"), "by": principal.subject, "at": common.now_utc(), "text": comment_in.text}
     return await _change(runtime, principal, action_id, "commented", push={"comments": [comment]})
 
 
@@ -307,7 +310,7 @@ async def set_follow_up(
     action_id: str, follow_up_in: FollowUpIn, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Record the follow-up with the customer of a complaint (contacted when, outcome)."""
-    action = await service.get_action(runtime.db, principal, action_id)
+    action = await common.get_action(runtime.db, principal, action_id)
     if not action.get("complaint"):
         raise Problem(422, "Not a complaint", "a customer follow-up belongs to actions on complaints")
     follow_up = {**follow_up_in.model_dump(), "by": principal.subject}
@@ -321,7 +324,7 @@ async def attach(
     action_id: str, attachment_in: AttachmentIn, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Attach a file by reference."""
-    attachment = {**attachment_in.model_dump(), "by": principal.subject, "at": service.now_utc()}
+    attachment = {**attachment_in.model_dump(), "by": principal.subject, "at": common.now_utc()}
     return await _change(
         runtime, principal, action_id, "attached", push={"attachments": [attachment]}, detail=attachment["name"]
     )
@@ -332,9 +335,9 @@ async def reassign(
     action_id: str, reassign_in: ReassignIn, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Give the action to another responsible person (action.assigned, reassigned)."""
-    await service.in_one_transaction(
+    await common.in_one_transaction(
         runtime,
-        lambda session, work: service.reassign_action(
+        lambda session, work: actions.reassign_action(
             runtime.db,
             work,
             principal,
@@ -345,7 +348,7 @@ async def reassign(
             session,
         ),
     )
-    return action_view(await service.get_action(runtime.db, principal, action_id))
+    return action_view(await common.get_action(runtime.db, principal, action_id))
 
 
 async def _change(
@@ -358,13 +361,13 @@ async def _change(
     push: dict[str, Any] | None = None,
     detail: str | None = None,
 ) -> dict[str, Any]:
-    await service.in_one_transaction(
+    await common.in_one_transaction(
         runtime,
-        lambda session, work: service.change_action(
+        lambda session, work: actions.change_action(
             runtime.db, work, principal, action_id, change=change, set_=set_, push=push, detail=detail, session=session
         ),
     )
-    return action_view(await service.get_action(runtime.db, principal, action_id))
+    return action_view(await common.get_action(runtime.db, principal, action_id))
 
 
 # Plans.
@@ -374,7 +377,7 @@ async def _change(
 async def create_plan(plan_in: PlanCreate, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Start a PDCA plan under a target."""
     work = runtime.unit_of_work()
-    plan = await service.create_plan(runtime.db, work, principal, plan_in.model_dump())
+    plan = await configuration.create_plan(runtime.db, work, principal, plan_in.model_dump())
     await runtime.commit(work)
     return public_view(plan)
 
@@ -384,14 +387,14 @@ async def list_plans(
     runtime: RuntimeDep, principal: CurrentPrincipal, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page:
     """Plans in the caller's subtrees."""
-    return await page(runtime.db, repository.PLANS, service.scoped(principal), cursor=cursor, limit=limit)
+    return await page(runtime.db, repository.PLANS, common.scoped(principal), cursor=cursor, limit=limit)
 
 
 @router.get("/plans/{plan_id}", response_model=PlanRead, tags=["plans"])
 async def get_plan(plan_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """A plan with its progress and its actions counted by state."""
-    plan = await service.get_scoped(runtime.db, repository.PLANS, principal, plan_id, "plan")
-    return public_view(await service.plan_with_progress(runtime.db, plan))
+    plan = await common.get_scoped(runtime.db, repository.PLANS, principal, plan_id, "plan")
+    return public_view(await configuration.plan_with_progress(runtime.db, plan))
 
 
 @router.patch("/plans/{plan_id}", response_model=PlanRead, tags=["plans"])
@@ -401,16 +404,16 @@ async def update_plan(
     """Change a plan's title, description, target or owner."""
     work = runtime.unit_of_work()
     changes = plan_in.model_dump(exclude_unset=True, mode="json")
-    plan = await service.update_scoped(runtime.db, work, principal, repository.PLANS, "plan", plan_id, changes)
+    plan = await configuration.update_scoped(runtime.db, work, principal, repository.PLANS, "plan", plan_id, changes)
     await runtime.commit(work)
-    return public_view(await service.plan_with_progress(runtime.db, plan))
+    return public_view(await configuration.plan_with_progress(runtime.db, plan))
 
 
 @router.delete("/plans/{plan_id}", status_code=204, tags=["plans"])
 async def delete_plan(plan_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> Response:
     """Remove a plan (its actions stay)."""
     work = runtime.unit_of_work()
-    await service.delete_scoped(runtime.db, work, principal, repository.PLANS, "plan", plan_id)
+    await configuration.delete_scoped(runtime.db, work, principal, repository.PLANS, "plan", plan_id)
     await runtime.commit(work)
     return Response(status_code=204)
 
@@ -421,10 +424,10 @@ async def move_plan(
 ) -> dict[str, Any]:
     """Move a plan plan → do → check → act (→ plan again, or closed); leaving check and act records the learning."""
     work = runtime.unit_of_work()
-    await service.move_plan(runtime.db, work, principal, plan_id, move_in.to, move_in.learning)
+    await configuration.move_plan(runtime.db, work, principal, plan_id, move_in.to, move_in.learning)
     await runtime.commit(work)
-    stored = await service.get_scoped(runtime.db, repository.PLANS, principal, plan_id, "plan")
-    return public_view(await service.plan_with_progress(runtime.db, stored))
+    stored = await common.get_scoped(runtime.db, repository.PLANS, principal, plan_id, "plan")
+    return public_view(await configuration.plan_with_progress(runtime.db, stored))
 
 
 # Risks.
@@ -433,9 +436,9 @@ async def move_plan(
 @router.post("/risks", status_code=201, response_model=RiskRead, tags=["risks"])
 async def create_risk(risk_in: RiskCreate, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Register a service risk of a subtree with its playbook."""
-    risk = service.new_risk(principal, risk_in.model_dump())
+    risk = configuration.new_risk(principal, risk_in.model_dump())
     work = runtime.unit_of_work()
-    service.create_scoped(work, principal, repository.RISKS, "risk", risk)
+    configuration.create_scoped(work, principal, repository.RISKS, "risk", risk)
     await runtime.commit(work)
     return public_view(risk)
 
@@ -445,7 +448,7 @@ async def list_risks(
     runtime: RuntimeDep, principal: CurrentPrincipal, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page:
     """The register of the caller's subtrees."""
-    return await page(runtime.db, repository.RISKS, service.scoped(principal), cursor=cursor, limit=limit)
+    return await page(runtime.db, repository.RISKS, common.scoped(principal), cursor=cursor, limit=limit)
 
 
 @router.get("/risks/matrix", tags=["risks"])
@@ -457,7 +460,7 @@ async def risk_matrix(principal: CurrentPrincipal) -> dict[str, Any]:
 @router.get("/risks/{risk_id}", response_model=RiskRead, tags=["risks"])
 async def get_risk(risk_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One risk with how often it fired."""
-    risk = await service.get_scoped(runtime.db, repository.RISKS, principal, risk_id, "risk")
+    risk = await common.get_scoped(runtime.db, repository.RISKS, principal, risk_id, "risk")
     return public_view({**risk, "firings": len(await repository.list_firings(runtime.db, risk_id))})
 
 
@@ -467,7 +470,7 @@ async def update_risk(
 ) -> dict[str, Any]:
     """Change a risk; the rating follows likelihood and impact."""
     work = runtime.unit_of_work()
-    risk = await service.update_risk(runtime.db, work, principal, risk_id, risk_in.model_dump(exclude_unset=True))
+    risk = await configuration.update_risk(runtime.db, work, principal, risk_id, risk_in.model_dump(exclude_unset=True))
     await runtime.commit(work)
     return public_view(risk)
 
@@ -476,7 +479,7 @@ async def update_risk(
 async def delete_risk(risk_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> Response:
     """Remove a risk from the register (its firings' actions stay)."""
     work = runtime.unit_of_work()
-    await service.delete_scoped(runtime.db, work, principal, repository.RISKS, "risk", risk_id)
+    await configuration.delete_scoped(runtime.db, work, principal, repository.RISKS, "risk", risk_id)
     await runtime.commit(work)
     return Response(status_code=204)
 
@@ -484,7 +487,7 @@ async def delete_risk(risk_id: str, runtime: RuntimeDep, principal: CurrentPrinc
 @router.get("/risks/{risk_id}/firings", response_model=list[FiringRead], tags=["risks"])
 async def list_firings(risk_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
     """Each time the risk materialised: the alert, the actions it created and how it ended."""
-    await service.get_scoped(runtime.db, repository.RISKS, principal, risk_id, "risk")
+    await common.get_scoped(runtime.db, repository.RISKS, principal, risk_id, "risk")
     firings = await repository.list_firings(runtime.db, risk_id)
     ids = [action_id for firing in firings for action_id in firing["action_ids"]]
     states = {a["_id"]: a["status"] for a in await repository.list_actions_by_id(runtime.db, ids)}

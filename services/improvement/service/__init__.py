@@ -1,0 +1,1 @@
+"""Use cases of the improvement service: load, decide with the domain, stage into a unit of work, commit."""
