@@ -289,7 +289,8 @@ async def _keyset_rows(
     field: str,
     scan_budget: int,
 ) -> tuple[list[Document], _Walk | None]:
-    hint_key = (db.name, collection, tuple(scopes))
+    # Per filter too: a rare filter's newest match may be old, and the first window reads all above it.
+    hint_key = (db.name, collection, (*scopes, repr(sorted(match.items())), repr(since)))
     now = datetime.now(UTC)
     first_page = walk is None and newest_first and until is None
     hinted_top, hinted_window = _WINDOW_HINTS.get(hint_key, (None, FIRST_WINDOW))
