@@ -156,7 +156,7 @@ class Book:
         return self.chains[key]
 
     async def open_group(self, key: str) -> Document | None:
-        """The open group with this key, if any."""
+        """The group with this key that takes new alerts, if any."""
         if key not in self.groups:
             found = await repository.list_open_groups(self.db, [key], session=self.session)
             self.groups[key] = found[0] if found else None
@@ -277,12 +277,18 @@ async def raise_alert(
 async def _join_group(book: Book, rule: Document, unit: UnitInfo) -> Document:
     key = grouping.group_key(rule["_id"], unit.path, rule.get("group_depth", 1))
     group = await book.open_group(key)
+    if group is not None and book.now - group["opened_at"] > timedelta(seconds=book.settings.group_window_seconds):
+        # Past its window the group takes no new alerts: a later decline is another problem, told anew.
+        group["joinable"] = False
+        book.touch_group(group)
+        group = None
     if group is None:
         group = {
             "_id": new_id("grp"),
             "org": unit.org,
             "key": key,
             "open": True,
+            "joinable": True,
             "rule_id": rule["_id"],
             "rule_name": rule["name"],
             "rule_revision": rule["revision"],
@@ -382,7 +388,7 @@ async def _leave_group(book: Book, alert: Document) -> None:
         return
     group["open_alert_ids"] = [i for i in group["open_alert_ids"] if i != alert["_id"]]
     if not group["open_alert_ids"]:
-        group.update(open=False, closed_at=book.now)
+        group.update(open=False, joinable=False, closed_at=book.now)
         book.groups.pop(group["key"], None)
         cancel(book.unit, kind=ESCALATE, key=f"{group['_id']}:{group['escalation_next']}")
         if group["notified_at"] is not None:

@@ -35,8 +35,10 @@ INDEXES = {
         IndexModel([("org", ASCENDING), ("lineage", ASCENDING), ("_id", ASCENDING)]),
         IndexModel([("group_id", ASCENDING)]),
     ],
-    # One open group per rule and grouping root.
-    GROUPS: [IndexModel([("key", ASCENDING)], unique=True, partialFilterExpression={"open": True})],
+    # One group per rule and grouping root takes new alerts at a time.
+    GROUPS: [
+        IndexModel([("key", ASCENDING)], name="key_joinable", unique=True, partialFilterExpression={"joinable": True})
+    ],
     # Keyed by _id (fingerprint, org/unit/period, org/unit, org, org/level): point lookups only.
     RULE_STATES: [],
     SERIES: [],
@@ -120,7 +122,7 @@ async def list_open_groups(
     db: Database, keys: Sequence[str], *, session: AsyncClientSession | None = None
 ) -> list[Document]:
     """The open groups with these keys."""
-    return await find_in(db, GROUPS, "key", keys, query={"open": True}, session=session)
+    return await find_in(db, GROUPS, "key", keys, query={"joinable": True}, session=session)
 
 
 async def list_open_red_alerts(

@@ -24,6 +24,9 @@ class AlertsSettings(ServiceSettings):
         default=30, ge=0, description="Wait for more of a group's alerts before notifying"
     )
     group_interval_seconds: float = Field(default=300, ge=0, description="Wait before telling of alerts that joined")
+    group_window_seconds: float = Field(
+        default=3600, ge=0, description="How long after it opens a group takes new alerts (then a new group opens)"
+    )
     default_timezone: str = "Asia/Shanghai"
     default_patience_minutes: int = Field(default=240, ge=1)
     link_base: str = Field(default="http://127.0.0.1:8080", description="Where links in notifications point")

@@ -33,10 +33,12 @@ from shared.storage import Database, Document, UnitOfWork, apply, in_transaction
 from tests.harness import RunningService, Stack, deliver, eventually, handled, unique
 
 
-async def in_one_batch(service: RunningService, *steps: tuple[str, Sequence[Envelope[Any]]]) -> None:
-    """Run handlers one after another in one transaction, as the consumer does with a batch of several topics."""
+async def in_one_batch(service: RunningService, *steps: tuple[str, Sequence[Envelope[Any]]], **settings: Any) -> None:
+    """Run handlers one after another in one transaction, as the consumer does with a batch of several topics
+    (with some settings changed, if given)."""
     runtime = service.app.state.runtime
-    handlers = AlertsHandlers(runtime.settings, SecretBox(runtime.settings.secret_key.get_secret_value()))
+    changed = runtime.settings.model_copy(update=settings)
+    handlers = AlertsHandlers(changed, SecretBox(changed.secret_key.get_secret_value()))
 
     async def work(session: AsyncClientSession) -> list[Document]:
         batch = BatchContext(runtime.db, session, UnitOfWork("alerts"))

@@ -7,7 +7,16 @@ import pytest
 
 from shared.events import UnitChanged
 from tests.harness import eventually, staged_events
-from tests.integration.alerts.conftest import Org, WebhookReceiver, complaint, db_of, envelope, rating, score
+from tests.integration.alerts.conftest import (
+    Org,
+    WebhookReceiver,
+    complaint,
+    db_of,
+    envelope,
+    in_one_batch,
+    rating,
+    score,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -208,3 +217,17 @@ async def test_inhibition__a_red_alert_holds_back_lower_ones_beneath_it_until_it
 
     [notification] = await eventually(told)
     assert notification["alert_ids"] == [orange["id"]]
+
+
+async def test_grouping__a_group_takes_new_alerts_only_inside_its_window(org: Org):
+    await org.tree("north", "north/b-1", "north/b-2", "north/b-3")
+    await org.rule(indicator="csat", threshold=60, min_samples=5)
+    await org.send(score(org.name, "north/b-1", 30))
+    # As if the window had passed: b-2's decline is another problem, with a group of its own…
+    await in_one_batch(org.service, ("on_score_updated", [score(org.name, "north/b-2", 30)]), group_window_seconds=0)
+    # …which b-3 joins inside its window.
+    await in_one_batch(org.service, ("on_score_updated", [score(org.name, "north/b-3", 30)]))
+    groups = {a["unit_path"]: a["group_id"] for a in await org.alerts(status="firing")}
+    assert groups["north/b-1"] != groups["north/b-2"] == groups["north/b-3"]
+    first = await db_of(org.service)["groups"].find_one({"_id": groups["north/b-1"]})
+    assert (first["open"], first["joinable"]) == (True, False)
