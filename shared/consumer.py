@@ -28,6 +28,9 @@ from shared.telemetry import tracer as service_tracer
 log = logging.getLogger(__name__)
 
 UNDER_LOAD_LINGER_SECONDS = 0.02
+# How often a consumer asks whether the broker is a new incarnation (one cheap offsets request).
+INCARNATION_CHECK_SECONDS = 2.0
+MARKER_TOPIC_PREFIX = "qualityloop.consumer-marker."
 E = TypeVar("E", bound=Event)
 
 
@@ -130,6 +133,11 @@ class BatchConsumer:
             # arrives, so the wait is each hop's latency; 500 ms (the default) made a hop ~100 ms.
             fetch_max_wait_ms=50,
         )
+        self._bootstrap = bootstrap
+        self._marker = TopicPartition(f"{MARKER_TOPIC_PREFIX}{self._group_id}", 0)
+        self._marker_written = False
+        self._next_incarnation_check = 0.0
+        self._probe: AIOKafkaConsumer | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -144,11 +152,14 @@ class BatchConsumer:
         if self._task:
             await self._task
         await self._consumer.stop()
+        if self._probe is not None:
+            await self._probe.stop()
 
     async def _run(self) -> None:
         while not self._stopping:
             batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
             try:
+                await self._check_incarnation()
                 batches = await self._consumer.getmany(timeout_ms=200, max_records=self._batch_size)
                 records = [r for partition in batches.values() for r in partition]
                 if records:
@@ -169,6 +180,32 @@ class BatchConsumer:
                     if records:
                         self._consumer.seek(tp, records[0].offset)
                 await asyncio.sleep(1)
+
+    async def _check_incarnation(self) -> None:
+        """Read every partition again from its start when the broker turns out to be a new incarnation.
+
+        The in-memory broker forgets every record and committed offset when it restarts, but this
+        consumer still holds its positions in the old logs: reading on from there in the new ones would
+        skip what the relays publish again and what arrived first. This group's marker record gone says
+        the broker is new, so every assigned partition is rewound; the inbox makes the repeats harmless.
+        On Apache Kafka the marker stays and this never fires.
+        """
+        now = time.monotonic()
+        if now < self._next_incarnation_check:
+            return
+        self._next_incarnation_check = now + INCARNATION_CHECK_SECONDS
+        if self._probe is None:
+            self._probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+            await self._probe.start()
+        if (await self._probe.end_offsets([self._marker]))[self._marker] > 0:
+            return
+        if self._marker_written:
+            assigned = list(self._consumer.assignment())
+            if assigned:
+                await self._consumer.seek_to_beginning(*assigned)
+            log.warning("new broker incarnation: reading every partition again from its start")
+        await self._producer.send_and_wait(self._marker.topic, value=self._group_id.encode(), partition=0)
+        self._marker_written = True
 
     async def process(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Handle a polled batch: parse, dead-letter what cannot be read, handle the rest exactly once."""
