@@ -40,6 +40,9 @@ async def test_console__incident_to_verified_action_and_a_branch_managers_view(s
 
         async with chromium() as browser:
             page = await open_page(browser, DESKTOP, poll_seconds=1)
+            await page.goto(f"{platform.gateway}/console/")
+            await expect(page.locator("main h1")).to_have_text("Sign in")
+            await page.screenshot(path=shots / "signin-desktop.png", full_page=True)
             await page.goto(f"{platform.gateway}/console/#token={manager_token}")
             await expect(page.locator("#treemap svg")).to_be_visible()
             assert "token=" not in page.url, "the token is stripped from the address bar"
@@ -272,6 +275,9 @@ def _judgement(text: str) -> float:
 async def _phone_and_chinese(browser: Any, gateway: str, token: str, unit_id: str, shots: Path) -> None:
     """Every page at phone width; the language switch turns the console Chinese."""
     page = await open_page(browser, PHONE)
+    await page.goto(f"{gateway}/console/")
+    await expect(page.locator("main h1")).to_have_text("Sign in")
+    await page.screenshot(path=shots / "signin-phone.png", full_page=True)
     await page.goto(f"{gateway}/console/#token={token}")
     await expect(page.locator("#treemap svg")).to_be_visible()
     await page.screenshot(path=shots / "map-phone.png", full_page=True)

@@ -135,8 +135,14 @@ async function start() {
   } catch (error) {
     document.getElementById("messages").append(h("div", { class: "message error" }, error.message));
   }
-  window.addEventListener("hashchange", () => {
+  window.addEventListener("hashchange", async () => {
     document.getElementById("messages").replaceChildren();
+    // A sign-in URL opened in a tab already showing the console changes only the fragment.
+    if (location.hash.startsWith("#token=")) {
+      await captureSignIn(config);
+      await render(true);
+      return;
+    }
     render(false);
   });
   window.addEventListener("ql:unauthorised", () => { signOut(); render(true); });
