@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 
 async def on_start(runtime: AlertsRuntime) -> None:
-    """Warn when channel secrets are sealed with the development key (set QL_ALERTS_SECRET_KEY)."""
+    """Check the secret key (warn about the development one) and drop indexes a later version superseded."""
     SecretBox(runtime.settings.secret_key.get_secret_value())  # a malformed key fails the start here
+    await repository.drop_superseded_indexes(runtime.db)
     if runtime.settings.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
         log.warning("channel secrets are sealed with the development key: set QL_ALERTS_SECRET_KEY in production")
 

@@ -53,6 +53,12 @@ INDEXES = {
 }
 
 
+async def drop_superseded_indexes(db: Database) -> None:
+    """Drop the first groups index (one open group per key), which a group's window superseded."""
+    if "key_1" in await db[GROUPS].index_information():
+        await db[GROUPS].drop_index("key_1")
+
+
 def unit_key(org: str, unit_id: str) -> str:
     """The _id of a unit in the read copy of the tree."""
     return f"{org}\x1f{unit_id}"

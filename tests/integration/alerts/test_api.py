@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.alerts import repository
 from services.alerts.notify import new_webhook_secret
 from shared.events import IndexSystemChanged
-from tests.harness import eventually, staged_events
+from tests.harness import eventually, staged_events, unique
 from tests.integration.alerts.conftest import Org, db_of, envelope, score
 
 pytestmark = pytest.mark.integration
@@ -188,3 +189,13 @@ async def test_alerts__are_read_a_page_at_a_time_filtered(org: Org):
     assert paths == {"north/b-0", "north/b-1", "north/b-2"}
     assert await org.alerts(level="red") == []
     assert len(await org.alerts(level="yellow", status="firing")) == 4
+
+
+async def test_start__drops_the_superseded_one_open_group_per_key_index(org: Org):
+    client = org.service.app.state.runtime.client
+    db = client[unique("alerts-old")]
+    await db["groups"].create_index("key", unique=True, partialFilterExpression={"open": True})
+    assert "key_1" in await db["groups"].index_information()
+    await repository.drop_superseded_indexes(db)
+    assert "key_1" not in await db["groups"].index_information()
+    await client.drop_database(db.name)
