@@ -52,7 +52,7 @@ function header() {
   return h("header", { class: "top" },
     h("a", { class: "skip", href: "#view", onclick: (e) => { e.preventDefault(); view.focus(); } }, t("skip")),
     h("strong", { class: "brand" }, t("app")),
-    h("nav", { "aria-label": "main" }, link("map", t("nav_map")), link("alerts", t("nav_alerts")), link("actions", t("nav_actions")), link("admin", t("nav_admin"))),
+    token() && h("nav", { "aria-label": "main" }, link("map", t("nav_map")), link("alerts", t("nav_alerts")), link("actions", t("nav_actions")), link("admin", t("nav_admin"))),
     h("div", { class: "who" },
       token() ? h("span", { class: "subject", title: (who.scopes || []).join(", ") },
         t("signed_in_as", { subject: who.sub, org: who.org, roles: (who.roles || []).join(", ") }),
