@@ -74,7 +74,7 @@ async def on_score_updated(envelopes: Sequence[Envelope[ScoreUpdated]], batch: B
         observations = [
             observation
             for envelope in by_key[action["watch_key"]]
-            if (observation := _observation(envelope, action["watch"]["indicator"])) is not None
+            if (observation := observation_in(envelope, action["watch"]["indicator"])) is not None
         ]
         if not observations:
             continue
@@ -90,7 +90,7 @@ async def on_score_updated(envelopes: Sequence[Envelope[ScoreUpdated]], batch: B
         )
     for plan in await repository.list_plans_targeting(batch.db, keys, batch.session):
         target = plan["target"]
-        latest = _observation(by_key[plan["target_key"]][-1], target["indicator"])
+        latest = observation_in(by_key[plan["target_key"]][-1], target["indicator"])
         if latest is None or latest["value"] is None:
             continue
         goal = Target(target["indicator"], target["value"], target.get("baseline"))
@@ -108,7 +108,7 @@ async def on_score_updated(envelopes: Sequence[Envelope[ScoreUpdated]], batch: B
         )
 
 
-def _observation(envelope: Envelope[ScoreUpdated], indicator: str) -> dict[str, Any] | None:
+def observation_in(envelope: Envelope[ScoreUpdated], indicator: str) -> dict[str, Any] | None:
     """The indicator's figure in a score update, as an action keeps it; None if the update lacks it."""
     score = envelope.data
     start = score.period_start
