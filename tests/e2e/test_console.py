@@ -148,6 +148,10 @@ async def test_console__incident_to_verified_action_and_a_branch_managers_view(s
             await expect(box).to_contain_text("north/b-002")
             await expect(box).to_contain_text("north/b-003")
             await page.screenshot(path=shots / "alerts-grouped-desktop.png", full_page=True)
+            await page.locator("#level").select_option("blue")
+            await expect(page.locator("#column-firing article")).to_have_count(0)
+            await page.locator("#level").select_option("red")
+            await expect(page.locator("#column-firing article")).to_have_count(3)
             assert script_errors(page) == []
             await _phone_and_chinese(browser, platform.gateway, manager_token, alert["unit_id"], shots)
 

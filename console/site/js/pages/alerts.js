@@ -2,19 +2,21 @@
 // with acknowledge-with-comment, silence and resolve.
 import { ApiError, api, listAll } from "../api.js";
 import { dateTime, number, t } from "../i18n.js";
-import { LEVEL_ORDER, askDialog, h, levelBadge, notify } from "../ui.js";
+import { LEVEL_ORDER, askDialog, h, levelBadge, notify, select } from "../ui.js";
 
 const STATUSES = ["firing", "acknowledged", "resolved"];
 
 /** The page's data: open alerts, the last week's resolved ones, and counts. */
-export async function load() {
+export async function load({ params }) {
   const weekAgo = new Date(Date.now() - 7 * 86400000).toISOString();
   const [firing, acknowledged, resolved] = await Promise.all([
     listAll("/alerts", { status: "firing" }, 500),
     listAll("/alerts", { status: "acknowledged" }, 500),
     listAll("/alerts", { status: "resolved", since: weekAgo }, 500),
   ]);
-  return { alerts: { firing, acknowledged, resolved } };
+  const level = LEVEL_ORDER.includes(params.level) ? params.level : "";
+  const only = (alerts) => (level ? alerts.filter((a) => a.level === level) : alerts);
+  return { level, alerts: { firing: only(firing), acknowledged: only(acknowledged), resolved: only(resolved) }, all: [...firing, ...acknowledged] };
 }
 
 function severity(a, b) {
@@ -80,12 +82,13 @@ function grouped(alerts, refresh) {
 }
 
 /** Draw the page. */
-export function draw(data, { refresh }) {
-  const all = STATUSES.flatMap((s) => data.alerts[s]);
-  const counts = LEVEL_ORDER.map((level) => [level, all.filter((a) => a.level === level && a.status !== "resolved").length]);
+export function draw(data, { refresh, go }) {
+  const counts = LEVEL_ORDER.map((level) => [level, data.all.filter((a) => a.level === level).length]);
   return h("section", { class: "alerts-page" },
     h("h1", {}, t("alerts_board")),
-    h("div", { class: "counts", "aria-label": t("by_level") }, counts.map(([level, n]) => h("span", {}, levelBadge(level), ` ${n}`))),
+    h("div", { class: "counts", "aria-label": t("by_level") },
+      select("level", t("level"), [["", t("all_levels")], ...LEVEL_ORDER.map((l) => [l, t(`levels.${l}`)])], data.level, (value) => go("alerts", "", { level: value })),
+      counts.map(([level, n]) => h("span", {}, levelBadge(level), ` ${n}`))),
     h("div", { class: "board" }, STATUSES.map((status) => h("section", { class: "column", id: `column-${status}`, "aria-label": t(`statuses.${status}`) },
       h("h2", {}, `${t(`statuses.${status}`)} (${data.alerts[status].length})`),
       data.alerts[status].length ? grouped(data.alerts[status], refresh) : h("p", { class: "hint" }, t("none"))))));
