@@ -207,9 +207,9 @@ def _decode(cursor: str) -> _Walk:
     return _Walk(position, min(max(window, MIN_WINDOW), MAX_WINDOW))
 
 
-# Per list and scopes, in this process: the newest position a first page found and the width that held a
-# page there. A first page then reads everything newer than that position less the width: a page plus
-# what arrived since, instead of probing down from now across a quiet stretch.
+# Per list, scopes and filter, in this process: the newest position a first page found and the width that
+# held a page there. Later first pages start at now with that width, and a window grown over a quiet
+# stretch stops at that position, instead of swallowing the items behind the stretch at once.
 _WINDOW_HINTS: OrderedDict[tuple[str, str, tuple[str, ...]], tuple[datetime | None, timedelta]] = OrderedDict()
 
 
@@ -304,10 +304,12 @@ async def _keyset_rows(
     read = 0
     for _ in range(MAX_WINDOWS):
         at = _parse_time(walk.position) if walk.position else (now if newest_first else floor)
-        if newest_first and walk.position is None and hinted_top is not None:
-            at = min(at, hinted_top)  # the window stays open above: it also reads what arrived since
         if newest_first:
             edge = max(at - walk.window, floor)
+            if hinted_top is not None and at > hinted_top and edge < hinted_top - hinted_window:
+                # A window grown over a quiet stretch stops where a page was found last time, so it
+                # meets the items there with a page-sized window rather than swallowing them all.
+                edge = max(hinted_top - hinted_window, floor)
             last = edge <= floor
             low, high = time_text(edge) if not last or since else "", walk.position or _TOP
         else:
