@@ -248,6 +248,9 @@ class ActionRead(BaseModel):
     overdue: bool = False
     steps: list[str] = []
     escalations: list[dict[str, Any]] = []
+    watch: dict[str, Any] | None = Field(
+        default=None, description="What verifies it: indicator, period, clearing bound, direction"
+    )
     verification: dict[str, Any] | None = None
     root_cause: dict[str, Any] | None = None
     corrective: list[str] = []

@@ -42,6 +42,7 @@ async def test_breach_action_done_and_verified_by_recovering_feedback(stack: Sta
         action = await eventually(lambda: _action_for(http, alert["id"]))
         assert (action["assignee"], action["status"], action["indicator"]) == ("li.wei", "open", "csat")
         assert action["routing"]["entry_id"] is not None
+        assert action["watch"] == {"indicator": "csat", "period": "all", "clear_bound": 70.0, "comparison": "below"}
 
     # The branch's owner works the action with their own token, inside their own subtree.
     owner_token = issue_token(
