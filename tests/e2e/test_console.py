@@ -186,6 +186,9 @@ async def _organisation(http: httpx.AsyncClient) -> None:
     control = {"kind": "spc", "name": "CSAT control", "indicator": "csat", "period": "day", "centre": 80, "sigma": 5}
     await post(http, "/api/v1/rules", control)
     await post(http, "/api/v1/responsibilities", {"scope": "north/b-001", "responsible": "li.wei"})
+    receiver = f"{str(http.base_url).rstrip('/')}/healthz"
+    webhook = {"type": "webhook", "url": receiver, "secret": "whsec_" + "A" * 44}
+    await post(http, "/api/v1/channels", {"name": "值班群", "config": webhook})
     for unit in ("b-002", "b-101"):
         for rating in (5, 5, 4, 5):
             await post(http, "/api/v1/feedback", {"unit_id": unit, "channel": "app", "ratings": {"csat": rating}})
@@ -266,6 +269,16 @@ async def _admin_pages(page: Page, gateway: str, shots: Path) -> None:
         await expect(page.locator(f"#tab-{tab}")).to_have_attribute("aria-selected", "true")
         if tab == "responsibilities":
             await expect(page.locator("main table")).to_contain_text("li.wei")
+        if tab == "channels":
+            # Test-send through a webhook channel whose receiver (the gateway's health answer) says 200.
+            await page.get_by_role("button", name="Test-send").click()
+            await expect(page.locator("[id^='test-']")).to_have_text("Test: delivered (HTTP 200)")
+        if tab == "risks":
+            await page.locator("#f-title").fill("午间柜员不足")
+            await page.locator("#f-owner").fill("li.wei")
+            await page.locator("#f-likelihood").select_option("4")
+            await page.get_by_role("button", name="Create").click()
+            await expect(page.locator("main table")).to_contain_text("4 × 3 = 12")
         await page.screenshot(path=shots / f"admin-{tab}-desktop.png", full_page=True)
 
 

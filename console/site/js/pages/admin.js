@@ -260,14 +260,16 @@ function responsibilitiesTab(data, { refresh }) {
 
 function channelsTab(data) {
   const rows = data.channels.map((c) => {
-    const outcome = h("span", { class: "hint", "aria-live": "polite" });
+    const outcome = h("span", { class: "hint", "aria-live": "polite", id: `test-${c.id}` });
     return h("tr", {},
-      h("th", { scope: "row" }, c.name), h("td", {}, c.config.kind || ""), h("td", {}, c.scope), h("td", {}, c.levels.map((l) => t(`levels.${l}`)).join(", ")),
+      h("th", { scope: "row" }, c.name), h("td", {}, c.config.type || ""), h("td", {}, c.scope), h("td", {}, c.levels.map((l) => t(`levels.${l}`)).join(", ")),
       h("td", {}, c.enabled ? t("yes") : t("no")),
       h("td", {}, h("button", { class: "secondary", onclick: async () => {
         try {
-          const answer = await api(`/channels/${c.id}/test`, { method: "POST" });
-          outcome.textContent = t("test_result", { result: answer.status || answer.outcome || JSON.stringify(answer).slice(0, 120) });
+          const attempt = await api(`/channels/${c.id}/test`, { method: "POST" });
+          const result = attempt.ok ? `${t("test_ok")} (HTTP ${attempt.status_code ?? "–"})` : `${t("test_failed")}: ${attempt.error || `HTTP ${attempt.status_code}`}`;
+          outcome.textContent = t("test_result", { result });
+          outcome.dataset.ok = String(Boolean(attempt.ok));
         } catch (error) {
           outcome.textContent = t("test_result", { result: error.message });
         }
