@@ -1,9 +1,10 @@
-"""No data crosses organisations or subtrees: every read operation of every OpenAPI document, called by
+"""No data crosses organisations or subtrees: every operation of every OpenAPI document, called by
 another organisation's admin and by tokens scoped to a sibling subtree, with the ids of objects that exist.
 
 One organisation gets a small tree (north with a branch, and south), feedback, a rule and a responsibility,
-each carrying a marker; then every GET operation is called with those ids by the intruders. Each answer
-must be a documented status and must not contain the marker.
+each carrying a marker; then every GET operation, and every change on those objects' paths, is called with
+those ids by the intruders. Each answer must be a documented status and must not contain the marker; no
+change may succeed, and the objects are as they were afterwards.
 """
 
 from __future__ import annotations
@@ -61,11 +62,14 @@ async def _seed(http: httpx.AsyncClient, marker: str) -> dict[str, str]:
     }
 
 
-async def _reads(http: httpx.AsyncClient) -> list[tuple[str, dict[str, Any]]]:
+async def _operations(http: httpx.AsyncClient) -> list[tuple[str, str, dict[str, Any]]]:
     found = []
     for service in SERVICES:
         document = (await http.get(f"/openapi/{service}.json")).json()
-        found += [(path, item["get"]) for path, item in document["paths"].items() if "get" in item]
+        for path, item in document["paths"].items():
+            found += [
+                (method, path, item[method]) for method in ("get", "put", "post", "patch", "delete") if method in item
+            ]
     return found
 
 
@@ -78,7 +82,9 @@ def _request(path: str, operation: dict[str, Any], ids: dict[str, str]) -> tuple
     return url, query
 
 
-async def test_no_read__shows_another_organisations_or_a_sibling_subtrees_data(platform: Platform, stack: Stack):
+async def test_no_operation__shows_or_changes_another_organisations_or_a_sibling_subtrees_data(
+    platform: Platform, stack: Stack
+):
     org, marker = unique("org"), unique("secret")
     async with httpx.AsyncClient(base_url=platform.gateway, headers=stack.headers(org, "admin"), timeout=30) as http:
         ids = await _seed(http, marker)
@@ -87,21 +93,38 @@ async def test_no_read__shows_another_organisations_or_a_sibling_subtrees_data(p
             "an admin of the sibling subtree": stack.headers(org, "admin", scopes=("south",)),
             "an analyst of the sibling subtree": stack.headers(org, "analyst", scopes=("south",)),
         }
-        reads = await _reads(http)
+        operations = await _operations(http)
 
-        async def probe(path: str, operation: dict[str, Any]) -> list[str]:
+        async def probe(method: str, path: str, operation: dict[str, Any]) -> list[str]:
             url, query = _request(path, operation, ids)
+            body = {"json": {}} if "requestBody" in operation else {}
             leaks = []
             for who, headers in intruders.items():
-                answer = await http.get(url, params=query, headers=headers)
+                answer = await http.request(method.upper(), url, params=query, headers=headers, **body)
                 if marker in answer.text:
-                    leaks.append(f"GET {url} by {who}: {answer.status_code} shows the other's data")
+                    leaks.append(f"{method.upper()} {url} by {who}: {answer.status_code} shows the other's data")
                 if str(answer.status_code) not in operation["responses"]:
-                    leaks.append(f"GET {url} by {who}: undocumented {answer.status_code}")
+                    leaks.append(f"{method.upper()} {url} by {who}: undocumented {answer.status_code}")
+                if method != "get" and "{" in path and answer.status_code < 300:
+                    leaks.append(f"{method.upper()} {url} by {who}: {answer.status_code} changed the other's object")
             return leaks
 
-        found = await asyncio.gather(*(probe(path, operation) for path, operation in reads))
+        reads = [(m, p, o) for m, p, o in operations if m == "get"]
+        # Changes to the objects' own paths only, after every read (a working change would spoil the reads).
+        changes = [
+            (m, p, o)
+            for m, p, o in operations
+            if m != "get" and re.search(r"\{(unit_id|feedback_id|rule_id|entry_id)\}", p)
+        ]
+        found = await asyncio.gather(*(probe(*operation) for operation in reads))
+        found += [await probe(*operation) for operation in changes]
         leaks = [leak for leaks in found for leak in leaks]
         assert not leaks, "\n".join(leaks)
+        for path in (
+            "/api/v1/units/b-1",
+            f"/api/v1/rules/{ids['rule_id']}",
+            f"/api/v1/responsibilities/{ids['entry_id']}",
+        ):
+            assert marker in (await http.get(path)).text, f"{path} changed"
         # The owner sees its own data, so the probes above could have found it.
         assert marker in (await http.get("/api/v1/units/b-1")).text
