@@ -32,7 +32,8 @@ def jobs(runtime: ImprovementRuntime) -> dict[str, JobHandler]:
 
 
 async def on_start(runtime: ImprovementRuntime) -> None:
-    """Route again the actions left without an owner while no entry or default owner covered them."""
+    """Key actions stored before the keyed list; route again those left without an owner."""
+    await repository.backfill_action_keys(runtime.db)
     await breaches.route_unassigned(runtime)
 
 

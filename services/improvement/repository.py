@@ -10,6 +10,18 @@ from pymongo import ASCENDING, DeleteOne, IndexModel, InsertOne, ReplaceOne, Upd
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.improvement.domain.routing import Entry
+from shared.auth import Principal
+from shared.pagination import (
+    PAGE_KEYS,
+    Page,
+    backfill_page_keys,
+    keyset_page,
+    list_scopes,
+    moved_page_keys,
+    page_keys,
+    page_keys_index,
+    visible_scopes,
+)
 from shared.storage import Database, Document, UnitOfWork, find_in
 from shared.tree import WHOLE_ORGANISATION, lineage
 
@@ -38,6 +50,8 @@ INDEXES = {
         IndexModel([("plan_id", ASCENDING)], sparse=True),
         # The list's ?alert_id= filter (the console and the tests look an alert's action up).
         IndexModel([("alert_ids", ASCENDING)]),
+        # The list: keyset pages (shared.pagination), newest first, per scope of the caller.
+        page_keys_index(),
     ],
     PLANS: [IndexModel([("lineage", ASCENDING)]), IndexModel([("target_key", ASCENDING)], sparse=True)],
     RISKS: [IndexModel([("org", ASCENDING), ("rule_ids", ASCENDING)]), IndexModel([("lineage", ASCENDING)])],
@@ -76,10 +90,13 @@ def stage_unit(unit: UnitOfWork, *, org: str, unit_id: str, path: str, parent_id
 
 
 def stage_unit_moved(unit: UnitOfWork, *, org: str, unit_id: str, previous_path: str, path: str) -> None:
-    """A moved unit's actions and plans follow it; entries and risks set on its old path move too."""
-    update = {"$set": {"unit_path": path, "lineage": lineage(path)}}
-    unit.write(ACTIONS, UpdateMany({"org": org, "unit_id": unit_id}, update))
-    unit.write(PLANS, UpdateMany({"org": org, "unit_id": unit_id}, update))
+    """A moved unit's actions and plans follow it (actions' list keys too); entries and risks on its old path move."""
+    moved = {"unit_path": {"$literal": path}, "lineage": {"$literal": lineage(path)}}
+    keys = moved_page_keys(org, list_scopes(lineage(path)))
+    unit.write(ACTIONS, UpdateMany({"org": org, "unit_id": unit_id}, [{"$set": {**moved, PAGE_KEYS: keys}}]))
+    unit.write(
+        PLANS, UpdateMany({"org": org, "unit_id": unit_id}, {"$set": {"unit_path": path, "lineage": lineage(path)}})
+    )
     scoped = {"$set": {"scope": path, "lineage": lineage(path)}}
     unit.write(RESPONSIBILITIES, UpdateMany({"org": org, "scope": previous_path}, scoped))
     unit.write(RISKS, UpdateMany({"org": org, "scope": previous_path}, scoped))
@@ -202,9 +219,43 @@ async def list_actions_for_figures(
     return await db[ACTIONS].find(window, fields).to_list(None)
 
 
+def action_page_keys(action: Document) -> list[str]:
+    """An action's list keys: under the organisation and each path of its unit, by creation time."""
+    return page_keys(action["org"], list_scopes(action["lineage"]), action["created_at"], action["_id"])
+
+
 def stage_action(unit: UnitOfWork, action: Document) -> None:
-    """Insert a new action."""
-    unit.insert(ACTIONS, action)
+    """Insert a new action with its list keys."""
+    unit.insert(ACTIONS, {**action, PAGE_KEYS: action_page_keys(action)})
+
+
+async def list_actions(
+    db: Database,
+    principal: Principal,
+    *,
+    unit_path: str | None,
+    match: dict[str, Any],
+    cursor: str | None,
+    limit: int,
+) -> Page:
+    """A page of the actions in the caller's subtrees (or a unit's subtree in them), newest first.
+
+    Keyset pages: the scope and the creation time bound the index range, the other filters are
+    checked on what each window read, so a page costs the page and not the collection.
+    """
+    scopes = visible_scopes(principal.scopes, unit_path)
+    return await keyset_page(
+        db, ACTIONS, org=principal.org, scopes=scopes, cursor=cursor, limit=limit, match=match, view=_as_is
+    )
+
+
+def _as_is(document: Document) -> Document:
+    return document
+
+
+async def backfill_action_keys(db: Database) -> int:
+    """Give actions stored before the keyed list their keys (a scan of those without; once, at start)."""
+    return await backfill_page_keys(db, ACTIONS, action_page_keys)
 
 
 def stage_action_change(

@@ -49,7 +49,7 @@ from services.improvement.models import (
 from services.improvement.service import actions, breaches, common, configuration
 from shared.auth import CurrentPrincipal, Principal
 from shared.ids import new_id
-from shared.pagination import DEFAULT_LIMIT, Page, page, public_view
+from shared.pagination import DEFAULT_LIMIT, PAGE_KEYS, Page, page, public_view
 from shared.problems import Problem
 
 router = APIRouter(prefix="/api/v1")
@@ -153,7 +153,8 @@ async def delete_responsibility(entry_id: str, runtime: RuntimeDep, principal: C
 def action_view(document: dict[str, Any]) -> dict[str, Any]:
     """An action as the API shows it."""
     view = public_view(document)
-    view.pop("watch_key", None)
+    for internal in ("watch_key", PAGE_KEYS):
+        view.pop(internal, None)
     return view
 
 
@@ -180,22 +181,21 @@ async def list_actions(
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page:
-    """Actions in the caller's subtrees (or a unit's subtree in them), oldest first, filtered."""
-    query = common.scoped(principal)
-    filters: dict[str, Any] = {}
+    """Actions in the caller's subtrees (or a unit's subtree in them), newest first, filtered.
+
+    A page may hold fewer items than ``limit`` (even none) with a ``next_cursor``: follow it until null.
+    """
+    unit_path = None
     if unit_id is not None:
-        unit = await common.get_visible_unit(runtime.db, principal, unit_id)
-        filters["lineage"] = unit["path"]
-    for name, value in (("status", status_), ("assignee", assignee), ("overdue", overdue), ("level", level)):
-        if value is not None:
-            filters[name] = value
+        unit_path = (await common.get_visible_unit(runtime.db, principal, unit_id))["path"]
+    filters = {"status": status_, "assignee": assignee, "overdue": overdue, "level": level, "plan_id": plan_id}
+    match: dict[str, Any] = {name: value for name, value in filters.items() if value is not None}
     if alert_id is not None:
-        filters["alert_ids"] = alert_id
-    if plan_id is not None:
-        filters["plan_id"] = plan_id
-    if filters:
-        query = {"$and": [query, filters]}
-    return await page(runtime.db, repository.ACTIONS, query, cursor=cursor, limit=limit, view=action_view)
+        match["alert_ids"] = alert_id
+    found = await repository.list_actions(
+        runtime.db, principal, unit_path=unit_path, match=match, cursor=cursor, limit=limit
+    )
+    return Page(items=[action_view(item) for item in found.items], next_cursor=found.next_cursor)
 
 
 @router.get("/actions/figures", response_model=FiguresRead, tags=["actions"])

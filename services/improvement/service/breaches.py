@@ -30,6 +30,7 @@ from services.improvement.service.common import (
     updated_event,
 )
 from shared.events import Envelope, ThresholdBreached
+from shared.pagination import PAGE_KEYS
 from shared.runtime import Runtime
 from shared.storage import Database, Document, UnitOfWork
 from shared.tree import in_subtree, lineage
@@ -150,6 +151,7 @@ def stage_join(
         }
     )
     changes["routing"] = action["routing"]
+    changes[PAGE_KEYS] = repository.action_page_keys(action)
     repository.stage_action_change(
         unit, action_id, set_=changes, push={"alert_ids": [breach.alert_id], "history": [joined, moved]}
     )

@@ -127,6 +127,9 @@ async def test_a_moved_unit__its_actions_follow_it(stack: Stack, improvement: Ru
     assert (action["unit_path"], action["lineage"]) == ("south/b-1", ["south", "south/b-1"])
     async with client(stack, improvement, org, "analyst", scopes=("south",)) as http:
         assert (await http.get(f"/api/v1/actions/{action['_id']}")).status_code == 200
+        assert [a["id"] for a in (await http.get("/api/v1/actions")).json()["items"]] == [action["_id"]]
+    async with client(stack, improvement, org, "analyst", scopes=("north",)) as http:
+        assert (await http.get("/api/v1/actions")).json()["items"] == []
 
 
 async def test_actions_nobody_owned__are_routed_when_the_service_starts(stack: Stack, improvement: RunningService):
@@ -174,3 +177,32 @@ async def test_due_dates_in_the_organisations_working_hours(stack: Stack, improv
     assert due_at - created_at >= timedelta(hours=9)
     local = due_at.astimezone(ZoneInfo("Asia/Shanghai"))
     assert local.weekday() < 5 and time(9) <= local.time() <= time(18)
+
+
+async def test_the_actions_list__newest_first_filtered_and_paged(stack: Stack, improvement: RunningService):
+    org = unique("org")
+    await _units(stack, improvement, org, "north", "north/b-1", "north/b-2")
+    async with client(stack, improvement, org, "quality_manager") as http:
+        ids = []
+        for unit_id, title, level in (("b-1", "one", "red"), ("b-2", "two", "yellow"), ("b-1", "three", "red")):
+            body = {"unit_id": unit_id, "title": title, "level": level, "assignee": "li.wei"}
+            ids.append((await http.post("/api/v1/actions", json=body)).json()["id"])
+        await http.post(f"/api/v1/actions/{ids[2]}/transitions", json={"to": "in_progress"})
+
+        async def walk(**params: str) -> list[str]:
+            seen: list[str] = []
+            cursor = None
+            while True:
+                query: dict[str, str | int] = {**params, "limit": 1, **({"cursor": cursor} if cursor else {})}
+                body = (await http.get("/api/v1/actions", params=query)).json()
+                seen += [item["id"] for item in body["items"]]
+                cursor = body["next_cursor"]
+                if cursor is None:
+                    return seen
+
+        assert await walk() == list(reversed(ids))
+        assert await walk(unit_id="b-1") == [ids[2], ids[0]]
+        assert await walk(level="red", status="open") == [ids[0]]
+        assert await walk(status="in_progress") == [ids[2]]
+        items = (await http.get("/api/v1/actions")).json()["items"]
+    assert all("page_keys" not in item and "lineage" not in item for item in items)
