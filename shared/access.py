@@ -67,15 +67,17 @@ WORK = Access(frozenset({"unit_manager", "quality_manager", "admin"}))
 MANAGE = Access(frozenset({"quality_manager", "admin"}))
 MANAGE_ORGANISATION = Access(frozenset({"quality_manager", "admin"}), whole_organisation=True)
 ADMIN = Access(frozenset({"admin"}))
+# Dead letters and the audit log belong to no one unit: only an organisation-wide admin reads them.
+ADMIN_ORGANISATION = Access(frozenset({"admin"}), whole_organisation=True)
 # What a route without a row answers to: fail closed, but keep admins working.
 UNLISTED = ADMIN
 
 ACCESS: dict[str, dict[str, Access]] = {
     EVERY_SERVICE: {
-        "list_dead_letters": ADMIN,
-        "replay_dead_letter": ADMIN,
-        "list_audit_entries": ADMIN,
-        "export_audit_entries": ADMIN,
+        "list_dead_letters": ADMIN_ORGANISATION,
+        "replay_dead_letter": ADMIN_ORGANISATION,
+        "list_audit_entries": ADMIN_ORGANISATION,
+        "export_audit_entries": ADMIN_ORGANISATION,
     },
     "feedback": {
         "post_feedback": INTAKE,

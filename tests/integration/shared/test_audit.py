@@ -124,6 +124,8 @@ async def test_audit__records_each_change_in_its_transaction_and_lists_it_to_adm
         assert json.loads(rows[0]["before"]) == {"text": "first"}
 
         assert await _all(http, headers=stack.headers(unique("org"), "admin")) == []
+        subtree_admin = await http.get("/api/v1/audit/notes", headers=stack.headers(org, "admin", scopes=("north",)))
+        assert subtree_admin.status_code == 403
         for role in ("quality_manager", "analyst", "integration"):
             refused = await http.get("/api/v1/audit/notes", headers=stack.headers(org, role))
             assert refused.status_code == 403

@@ -61,8 +61,10 @@ def test_admin__may_call_every_operation():
     assert all("admin" in access.roles for rows in ACCESS.values() for access in rows.values())
 
 
-def test_dead_letters_and_audit__are_for_admins_only():
-    assert {access.roles for access in ACCESS[EVERY_SERVICE].values()} == {frozenset({"admin"})}
+def test_dead_letters_and_audit__are_for_organisation_wide_admins_only():
+    assert {(access.roles, access.whole_organisation) for access in ACCESS[EVERY_SERVICE].values()} == {
+        (frozenset({"admin"}), True)
+    }
 
 
 # --- enforcement by create_app, on a small service of its own ---------------------------------------------------
