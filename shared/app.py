@@ -84,7 +84,7 @@ def create_app(definition: ServiceDefinition[S], platform: PlatformSettings, set
     app.add_api_route("/readyz", _readyz, include_in_schema=False)
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
     app.state.access = resolve_access(definition.name, app.routes)
-    install_contract(app)
+    install_contract(app, definition.name)
 
     app.add_middleware(RequestIds)
     return app

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from shared.access import access_row
 from shared.problems import PROBLEM_JSON
 
 SECURITY_SCHEME = "bearerAuth"
@@ -24,6 +25,16 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "description": "RFC 9457 problem details.",
     "type": "object",
     "required": ["type", "title", "status"],
+    "examples": [
+        {
+            "type": "about:blank",
+            "title": "Invalid request",
+            "status": 422,
+            "instance": "/api/v1/feedback",
+            "detail": "the request does not validate",
+            "errors": [{"field": "ratings.csat", "reason": "Input should be less than or equal to 5"}],
+        }
+    ],
     "properties": {
         "type": {"type": "string", "description": "A URI naming the kind of problem; `about:blank` here."},
         "title": {"type": "string"},
@@ -72,8 +83,11 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[st
     return sorted(statuses)
 
 
-def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI document with the bearer scheme and the problem+json errors on every operation."""
+def document_errors(schema: dict[str, Any], service: str | None = None) -> dict[str, Any]:
+    """The OpenAPI document with the bearer scheme and the problem+json errors on every operation.
+
+    Given the service, each operation also says which roles may call it (``x-roles`` and its description).
+    """
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
         "type": "http",
@@ -90,6 +104,12 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             if method not in {"get", "put", "post", "patch", "delete", "head", "options"}:
                 continue
             operation["security"] = [{SECURITY_SCHEME: []}]
+            row = access_row(service, operation.get("operationId", "")) if service else None
+            if row is not None:
+                operation["x-roles"] = sorted(row.roles)
+                operation["x-organisation-wide-token"] = row.whole_organisation
+                who = f"Who may call it: {row.describe()}."
+                operation["description"] = f"{operation.get('description', '').rstrip()}\n\n{who}".lstrip()
             responses = operation.setdefault("responses", {})
             # Errors a view declares itself are answered as problems too (shared/problems.py).
             for status, declared in responses.items():
@@ -108,7 +128,7 @@ def _problem_content() -> dict[str, Any]:
     return {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
-def install_contract(app: FastAPI) -> None:
+def install_contract(app: FastAPI, service: str) -> None:
     """Make the app's ``/openapi.json`` the full contract (built once, on first request)."""
 
     def openapi() -> dict[str, Any]:
@@ -120,7 +140,8 @@ def install_contract(app: FastAPI) -> None:
                     description=app.description,
                     routes=app.routes,
                     separate_input_output_schemas=app.separate_input_output_schemas,
-                )
+                ),
+                service,
             )
         return app.openapi_schema
 

@@ -65,3 +65,11 @@ def test_validation_errors__are_documented_as_problems_not_fastapi_defaults(publ
     assert "HTTPValidationError" not in document["components"]["schemas"]
     post = document["paths"]["/api/v1/feedback"]["post"]["responses"]
     assert {"413", "422"} <= set(post)
+
+
+def test_every_operation__says_which_roles_may_call_it(public_key):
+    operations = list(_operations(_document("scoring", public_key)))
+    change = next(op for path, method, op in operations if op["operationId"] == "change_index_system")
+    assert change["x-roles"] == ["admin", "quality_manager"] and change["x-organisation-wide-token"] is True
+    assert "Who may call it: `quality_manager`, `admin` (organisation-wide token)." in change["description"]
+    assert all("x-roles" in op for _, _, op in operations)
