@@ -44,11 +44,14 @@ The scheme (``keyset_page``):
   should replace its old scope index rather than add one.
 - A page reads windows of time, newest first (or oldest first from a given ``since``: growing windows
   up from 1970 would meet the first items with a window as wide as the empty years below them), one
-  bounded range per visible scope
-  (the caller's subtrees, narrowed to a requested unit): a window that read nothing grows eightfold, a
-  sparse one grows toward a page's worth, and the cursor carries the last key and the window width
-  that fitted, so the next page starts with a window of about a page (the width is also remembered
-  per list and scope in the process, for first pages). A time-range filter (``since``/``until``)
+  bounded range per visible scope (the caller's subtrees, narrowed to a requested unit). A window that
+  read nothing grows 32-fold (an empty window is one probe, 2-4 ms, whatever its width); a sparse one
+  grows toward a page's worth; the cursor carries the last key and the width that held the page, so
+  the next page reads about a page. Per list, scopes and filter the process also remembers where a
+  first page found its items and the width there: later first pages start at now with that width,
+  and a window grown over a quiet stretch stops at that position instead of swallowing what lies
+  behind it (a cold first page behind a quiet stretch may read one burst whole, once). A time-range
+  filter (``since``/``until``)
   bounds the windows themselves. Any other filter (channel, kind, state, level, topic...) is a
   ``match`` of plain field conditions (equality, ``$in``, ``$all``, ranges, ``$type: "string"``),
   checked here on what a window read (``matches``), so the database query is the key range alone and
@@ -96,7 +99,7 @@ FLOOR = datetime(1970, 1, 1, tzinfo=UTC)
 FIRST_WINDOW = timedelta(seconds=1)
 MIN_WINDOW = timedelta(microseconds=1)
 MAX_WINDOW = timedelta(days=366 * 100)
-EMPTY_GROWTH = 8
+EMPTY_GROWTH = 32
 MAX_WINDOWS = 24
 TIME_WIDTH = len("2026-01-01T00:00:00.000000000Z")
 WINDOW_HINTS_KEPT = 10_000
@@ -324,8 +327,8 @@ async def _keyset_rows(
         wanted = limit - len(found)
         if len(window_rows) > wanted:
             found.extend(window_rows[:wanted])
-            # The span that held this page's share, from where the window began: exact for a burst.
-            span = abs(at - _parse_time(_suffix(found[-1], field)))
+            # The span that held this page's share of the window's items: exact for a burst.
+            span = abs(_parse_time(_suffix(window_rows[0], field)) - _parse_time(_suffix(found[-1], field)))
             fitted = min(max(span * limit / wanted, MIN_WINDOW), MAX_WINDOW)
             if first_page:
                 _remember_window(hint_key, fitted, _parse_time(_suffix(found[0], field)))
