@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.improvement import repository
 from services.improvement.domain.escalation import next_step
-from services.improvement.domain.lifecycle import TransitionRefused
 from services.improvement.domain.policy import OrgPolicy, policy_from
 from services.improvement.domain.routing import Breach, Match
 from shared.auth import Principal
@@ -183,10 +182,26 @@ def stage_next_step(unit: UnitOfWork, action: Document, policy: OrgPolicy) -> No
     schedule(unit, kind=STEP_JOB, key=action["_id"], org=action["org"], due_at=at, payload={"step": name})
 
 
+class Refusal(Protocol):
+    """A refused move of a state machine (an action's transition, a plan's phase)."""
+
+    @property
+    def current(self) -> str:
+        """The state it is in."""
+
+    @property
+    def allowed(self) -> Sequence[str]:
+        """The states it may move to from there."""
+
+    @property
+    def why(self) -> str:
+        """Why the move was refused."""
+
+
 class Refused(Problem):
     """A refused transition: 409 naming the current state and the allowed ones."""
 
-    def __init__(self, refused: TransitionRefused | Any) -> None:
+    def __init__(self, refused: Refusal) -> None:
         allowed = ", ".join(refused.allowed) or "nothing"
         super().__init__(
             409,
