@@ -74,6 +74,11 @@ UNLISTED = ADMIN
 
 ACCESS: dict[str, dict[str, Access]] = {
     EVERY_SERVICE: {
+        # Probes, metrics and the event contract (create_app's own, not in the OpenAPI document).
+        "_healthz": PUBLIC,
+        "_readyz": PUBLIC,
+        "_metrics": PUBLIC,
+        "asyncapi_document": PUBLIC,
         "list_dead_letters": ADMIN_ORGANISATION,
         "replay_dead_letter": ADMIN_ORGANISATION,
         "list_audit_entries": ADMIN_ORGANISATION,
@@ -195,9 +200,7 @@ def resolve_access(service: str, routes: Sequence[BaseRoute]) -> dict[int, Acces
     """Each API route's row by the route object's id (routes are unhashable); routes without one answer only admins."""
     resolved: dict[int, Access] = {}
     for route in api_routes(routes):
-        if not route.include_in_schema:
-            resolved[id(route.original_route)] = PUBLIC
-            continue
+        # A route left out of the OpenAPI document still needs its row: hiding it must not open it.
         row = access_row(service, operation_of(route))
         if row is None:
             log.error(
@@ -210,12 +213,8 @@ def resolve_access(service: str, routes: Sequence[BaseRoute]) -> dict[int, Acces
 
 
 def unlisted_operations(service: str, routes: Sequence[BaseRoute]) -> list[str]:
-    """The operation ids of a service's documented routes that have no row."""
-    return [
-        operation_of(route)
-        for route in api_routes(routes)
-        if route.include_in_schema and access_row(service, operation_of(route)) is None
-    ]
+    """The operation ids of a service's routes (documented or not) that have no row."""
+    return [operation_of(route) for route in api_routes(routes) if access_row(service, operation_of(route)) is None]
 
 
 async def enforce_access(

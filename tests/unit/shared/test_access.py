@@ -58,13 +58,13 @@ def test_integration__may_only_post_feedback_and_read_its_submissions():
 
 
 def test_admin__may_call_every_operation():
-    assert all("admin" in access.roles for rows in ACCESS.values() for access in rows.values())
+    assert all("admin" in access.roles for rows in ACCESS.values() for access in rows.values() if not access.public)
 
 
 def test_dead_letters_and_audit__are_for_organisation_wide_admins_only():
-    assert {(access.roles, access.whole_organisation) for access in ACCESS[EVERY_SERVICE].values()} == {
-        (frozenset({"admin"}), True)
-    }
+    shared = {name: access for name, access in ACCESS[EVERY_SERVICE].items() if not access.public}
+    assert set(shared) == {"list_dead_letters", "replay_dead_letter", "list_audit_entries", "export_audit_entries"}
+    assert {(access.roles, access.whole_organisation) for access in shared.values()} == {(frozenset({"admin"}), True)}
 
 
 # --- enforcement by create_app, on a small service of its own ---------------------------------------------------
@@ -80,6 +80,11 @@ async def list_things(principal: CurrentPrincipal) -> dict[str, str]:
 @router.put("/settings")
 async def put_thing_settings() -> dict[str, str]:
     return {"ok": "yes"}
+
+
+@router.get("/hidden", include_in_schema=False)
+async def hidden_things() -> dict[str, str]:
+    return {"hidden": "yes"}
 
 
 @router.post("/{thing_id}/unlisted")
@@ -123,6 +128,9 @@ def _auth(keys, *roles: str, scopes=("*",)) -> dict[str, str]:
         # A route without a row fails closed: only admins.
         ("POST", "/api/v1/things/t-1/unlisted", ("quality_manager",), ("*",), 403),
         ("POST", "/api/v1/things/t-1/unlisted", ("admin",), ("*",), 200),
+        # Leaving a route out of the OpenAPI document does not open it.
+        ("GET", "/api/v1/things/hidden", ("analyst",), ("*",), 403),
+        ("GET", "/api/v1/things/hidden", ("admin",), ("*",), 200),
     ],
 )
 async def test_create_app__lets_through_only_the_roles_of_the_row(client, keys, method, path, roles, scopes, status):
@@ -132,6 +140,11 @@ async def test_create_app__lets_through_only_the_roles_of_the_row(client, keys, 
     if status == 403:
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["title"] == "Forbidden"
+
+
+def test_only_probes_metrics_and_the_event_contract__are_public():
+    public = {(service, name) for service, rows in ACCESS.items() for name, access in rows.items() if access.public}
+    assert public == {(EVERY_SERVICE, name) for name in ("_healthz", "_readyz", "_metrics", "asyncapi_document")}
 
 
 async def test_create_app__answers_401_without_a_token_and_lets_probes_through(client):
@@ -149,7 +162,7 @@ async def test_create_app__logs_an_operation_without_a_row(keys, monkeypatch, ca
     platform = PlatformSettings(kafka_bootstrap="x:1", mongo_uri="mongodb://x", auth_public_key_file=keys[1])
     create_app(definition, platform, ThingSettings())
     unlisted = {r.operation for r in caplog.records if r.levelname == "ERROR" and hasattr(r, "operation")}
-    assert unlisted == {"put_thing_settings", "poke_thing"}
+    assert unlisted == {"put_thing_settings", "poke_thing", "hidden_things"}
 
 
 @pytest.mark.parametrize("service", SERVICES)
