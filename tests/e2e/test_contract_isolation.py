@@ -97,10 +97,10 @@ async def test_no_operation__shows_or_changes_another_organisations_or_a_sibling
 
         async def probe(method: str, path: str, operation: dict[str, Any]) -> list[str]:
             url, query = _request(path, operation, ids)
-            body = {"json": {}} if "requestBody" in operation else {}
+            body: dict[str, Any] | None = {} if "requestBody" in operation else None
             leaks = []
             for who, headers in intruders.items():
-                answer = await http.request(method.upper(), url, params=query, headers=headers, **body)
+                answer = await http.request(method.upper(), url, params=query, headers=headers, json=body)
                 if marker in answer.text:
                     leaks.append(f"{method.upper()} {url} by {who}: {answer.status_code} shows the other's data")
                 if str(answer.status_code) not in operation["responses"]:

@@ -123,8 +123,8 @@ def test_verify__refuses_another_audience_or_issuer(keys, verifier):
 
 
 def test_verify__refuses_alg_none_and_hs256_signed_with_the_public_key(keys, verifier):
-    claims = {"sub": "x", "org": "acme", "scopes": ["*"], "roles": ["admin"], "iss": "qualityloop-dev"}
-    claims |= {"aud": "qualityloop", "exp": int(time.time()) + 60}
+    claims: dict[str, object] = {"sub": "x", "org": "acme", "scopes": ["*"], "roles": ["admin"]}
+    claims |= {"iss": "qualityloop-dev", "aud": "qualityloop", "exp": int(time.time()) + 60}
     assert "not accepted" in (_refused(verifier, jwt.encode(claims, key="", algorithm="none")).detail or "")
     # The classic confusion attack: the public key used as an HMAC secret.
     forged = _hs256(claims, keys[1].read_bytes())
