@@ -65,6 +65,8 @@ async def schemathesis(platform: Platform, service: str, token: str, report: Pat
         str(report),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        # Schemathesis keeps its own state in the working directory: not in the repository.
+        cwd=report.parent,
     )
     output, _ = await process.communicate()
     return process.returncode or 0, output.decode(errors="replace")
