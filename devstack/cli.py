@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
+from cryptography.fernet import Fernet
 
 from devstack.processes import Child, free_port, port_in_use, start_broker, start_database, start_gateway
 from devstack.supervisor import GaveUp, Part, Supervisor
@@ -54,6 +55,16 @@ def pseudonym_key(directory: Path) -> str:
     return path.read_text().strip()
 
 
+def sealing_key(directory: Path) -> str:
+    """The embedded default's key that seals channel secrets (a Fernet key), created once with the data."""
+    path = directory / "alerts-secret.key"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def service_environment(data: Path) -> dict[str, str]:
     """The settings every service process gets on the embedded default."""
     _, public_key = ensure_signing_key(data / "keys")
@@ -62,6 +73,8 @@ def service_environment(data: Path) -> dict[str, str]:
         "QL_MONGO_URI": f"mongodb://127.0.0.1:{port_of('database')}/?directConnection=true",
         "QL_AUTH_PUBLIC_KEY_FILE": str(public_key),
         "QL_FEEDBACK_PSEUDONYM_KEY": pseudonym_key(data / "keys"),
+        # Not the fixed development key: webhook secrets and SMTP passwords are sealed per installation.
+        "QL_ALERTS_SECRET_KEY": sealing_key(data / "keys"),
     }
     env.update({f"QL_{name.upper()}_PORT": str(port_of(name)) for name in SERVICES})
     return env
