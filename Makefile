@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages run test test-unit test-integration test-e2e test-deploy deploy-files lint format bench demo clean
+.PHONY: install system-packages run test test-unit test-integration test-e2e test-chaos test-deploy deploy-files lint format bench demo clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || $(MAKE) --no-print-directory APT_PACKAGES=python3-venv system-packages
@@ -44,6 +44,9 @@ test-integration: install
 
 test-e2e: install
 	$(PY) -m pytest tests/e2e
+
+test-chaos: install
+	$(PY) -m pytest tests/chaos
 
 lint: install
 	$(VENV)/bin/ruff check .

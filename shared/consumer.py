@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -28,8 +29,9 @@ from shared.telemetry import tracer as service_tracer
 log = logging.getLogger(__name__)
 
 UNDER_LOAD_LINGER_SECONDS = 0.02
-# How often a consumer asks whether the broker is a new incarnation (one cheap offsets request).
-INCARNATION_CHECK_SECONDS = 2.0
+# How often a consumer asks whether the broker is a new incarnation (one cheap offsets request): before
+# nearly every fetch, so that it rewinds before it reads, and commits, anything at its old positions.
+INCARNATION_CHECK_SECONDS = 0.2
 MARKER_TOPIC_PREFIX = "qualityloop.consumer-marker."
 E = TypeVar("E", bound=Event)
 
@@ -120,26 +122,29 @@ class BatchConsumer:
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self._group_id = group_id or f"qualityloop-{service}"
-        self._consumer = AIOKafkaConsumer(
-            *self._subscriptions,
-            bootstrap_servers=bootstrap,
-            group_id=self._group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=batch_size,
-            # Notice soon when topics come back after a broker restart (default: five minutes).
-            metadata_max_age_ms=5000,
-            # The embedded broker answers a waiting fetch only when the wait ends, not when data
-            # arrives, so the wait is each hop's latency; 500 ms (the default) made a hop ~100 ms.
-            fetch_max_wait_ms=50,
-        )
         self._bootstrap = bootstrap
+        self._consumer = self._new_consumer()
         self._marker = TopicPartition(f"{MARKER_TOPIC_PREFIX}{self._group_id}", 0)
         self._marker_written = False
         self._next_incarnation_check = 0.0
         self._probe: AIOKafkaConsumer | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *self._subscriptions,
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._batch_size,
+            # Notice soon when topics come back after a broker restart (default: five minutes).
+            metadata_max_age_ms=5000,
+            # The embedded broker answers a waiting fetch only when the wait ends, not when data
+            # arrives, so the wait is each hop's latency; 500 ms (the default) made a hop ~100 ms.
+            fetch_max_wait_ms=50,
+        )
 
     async def start(self) -> None:
         """Join the consumer group and start consuming in the background."""
@@ -200,10 +205,13 @@ class BatchConsumer:
         if (await self._probe.end_offsets([self._marker]))[self._marker] > 0:
             return
         if self._marker_written:
-            assigned = list(self._consumer.assignment())
-            if assigned:
-                await self._consumer.seek_to_beginning(*assigned)
+            # A fresh consumer, rather than rewinding this one: it joins the new broker's group with no
+            # positions and no committed offsets, so it reads every partition from its start.
             log.warning("new broker incarnation: reading every partition again from its start")
+            with suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(self._consumer.stop(), 10)
+            self._consumer = self._new_consumer()
+            await self._consumer.start()
         await self._producer.send_and_wait(self._marker.topic, value=self._group_id.encode(), partition=0)
         self._marker_written = True
 

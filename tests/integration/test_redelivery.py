@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from services.alerts.main import DEFINITION as ALERTS
@@ -13,7 +14,6 @@ from services.scoring.main import DEFINITION as SCORING
 from shared.app import create_app
 from shared.events import Envelope, Event, FeedbackReceived, IndicatorScore, Ratings, ScoreUpdated, ThresholdBreached
 from shared.runtime import ServiceDefinition
-from shared.storage import Database
 from tests.harness import RunningService, Stack, deliver, handled, unique
 
 pytestmark = pytest.mark.integration
@@ -23,11 +23,11 @@ pytestmark = pytest.mark.integration
 async def running(stack: Stack) -> AsyncIterator[Callable]:
     started: list[RunningService] = []
 
-    async def start(definition: ServiceDefinition) -> Database:
+    async def start(definition: ServiceDefinition) -> RunningService:
         settings = definition.settings_type(port=0, database=unique(definition.name))
         service = await RunningService(create_app(definition, stack.platform(), settings)).start()
         started.append(service)
-        return service.app.state.runtime.db
+        return service
 
     yield start
     for service in started:
@@ -39,7 +39,7 @@ def _envelope(event: Event) -> Envelope:
 
 
 async def test_scoring__counts_a_redelivered_feedback_once(stack: Stack, running):
-    db = await running(SCORING)
+    db = (await running(SCORING)).app.state.runtime.db
     org = unique("org")
 
     def feedback(csat: int) -> Envelope:
@@ -76,22 +76,12 @@ def _score(org: str, csat: float) -> Envelope:
 
 
 async def test_alerts__a_redelivered_breach_after_it_cleared_raises_nothing(stack: Stack, running):
-    db = await running(ALERTS)
+    service = await running(ALERTS)
+    db = service.app.state.runtime.db
     org = unique("org")
-    await db.rules.insert_one(
-        {
-            "_id": unique("rule"),
-            "org": org,
-            "indicator": "csat",
-            "comparison": "below",
-            "threshold": 60.0,
-            "min_samples": 5,
-            "scope": "*",
-            "period": "all",
-            "level": "red",
-            "clear_margin": 5.0,
-        }
-    )
+    rule = {"name": "floor", "indicator": "csat", "threshold": 60, "clear_bound": 65, "min_samples": 5, "level": "red"}
+    async with httpx.AsyncClient(base_url=service.url, headers=stack.headers(org)) as http:
+        assert (await http.post("/api/v1/rules", json=rule)).status_code == 201
     low, recovered, sentinel = _score(org, 40.0), _score(org, 80.0), _score(org, 81.0)
     await deliver(stack, low, recovered, low, sentinel)
 
@@ -101,7 +91,7 @@ async def test_alerts__a_redelivered_breach_after_it_cleared_raises_nothing(stac
 
 
 async def test_improvement__a_redelivered_breach_opens_one_action(stack: Stack, running):
-    db = await running(IMPROVEMENT)
+    db = (await running(IMPROVEMENT)).app.state.runtime.db
     org = unique("org")
     alert_id = unique("al")
     breach = _envelope(
@@ -110,6 +100,7 @@ async def test_improvement__a_redelivered_breach_opens_one_action(stack: Stack, 
             unit_id="b-1",
             unit_path="r/b-1",
             alert_id=alert_id,
+            group_id=unique("g"),
             rule_id="rule-1",
             fingerprint="f",
             indicator="csat",
@@ -121,7 +112,8 @@ async def test_improvement__a_redelivered_breach_opens_one_action(stack: Stack, 
         )
     )
     await deliver(stack, breach, breach)
-    sentinel = _envelope(breach.data.model_copy(update={"alert_id": unique("al")}))
+    # Another problem (its own alert group) opens a second action; the repeat opened none.
+    sentinel = _envelope(breach.data.model_copy(update={"alert_id": unique("al"), "group_id": unique("g")}))
     await deliver(stack, sentinel)
 
     await handled(db, breach, sentinel)
