@@ -19,6 +19,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.chaos import measure_chaos
 from bench.flow import PlatformBench
 from bench.measure import QUICK, Sizes, interference_note, log, measure_bare, measure_raw
 from bench.reads import QUICK_READS, ReadSizes, measure_reads
@@ -38,6 +39,7 @@ async def run(sizes: Sizes, processes: Processes, workdir: Path, report: Report)
     await measure_raw(servers, processes, sizes, report)
     await measure_bare(servers, processes, sizes, report)
     await PlatformBench(servers, processes, sizes, report).run()
+    await measure_chaos(report, count=sizes.chaos_feedback)
     quick = sizes.bulk_documents == QUICK.bulk_documents
     await measure_reads(report, QUICK_READS if quick else ReadSizes(), workdir)
 

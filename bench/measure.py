@@ -46,6 +46,7 @@ class Sizes:
     steady_rate: float = 200.0
     steady_seconds: float = 60.0
     steady_branches: int = 1_000
+    chaos_feedback: int = 2_000
 
 
 QUICK = Sizes(
@@ -60,6 +61,7 @@ QUICK = Sizes(
     steady_rate=50.0,
     steady_seconds=10.0,
     steady_branches=100,
+    chaos_feedback=600,
 )
 
 

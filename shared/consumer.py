@@ -110,6 +110,7 @@ class BatchConsumer:
         group_id: str | None = None,
         inbox_retention: timedelta = timedelta(hours=24),
         redact: DeadLetterRedaction = keep_as_is,
+        prepare_broker: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._service = service
         self._redact = redact
@@ -123,6 +124,7 @@ class BatchConsumer:
         self._max_attempts = max_attempts
         self._group_id = group_id or f"qualityloop-{service}"
         self._bootstrap = bootstrap
+        self._prepare_broker = prepare_broker
         self._consumer = self._new_consumer()
         self._marker = TopicPartition(f"{MARKER_TOPIC_PREFIX}{self._group_id}", 0)
         self._marker_written = False
@@ -210,6 +212,8 @@ class BatchConsumer:
             log.warning("new broker incarnation: reading every partition again from its start")
             with suppress(KafkaError, TimeoutError):
                 await asyncio.wait_for(self._consumer.stop(), 10)
+            if self._prepare_broker is not None:
+                await self._prepare_broker()
             self._consumer = self._new_consumer()
             await self._consumer.start()
         await self._producer.send_and_wait(self._marker.topic, value=self._group_id.encode(), partition=0)

@@ -144,7 +144,8 @@ async def start_runtime(definition: ServiceDefinition[S], platform: PlatformSett
     runtime = Runtime(definition.name, platform, settings, client, db, producer, relay, committer)
     subscriptions = list(definition.subscriptions(runtime))
     consumed = [s.topic for s in subscriptions]
-    await ensure_topics(platform, [*consumed, *map(dead_letter_topic, consumed), *definition.publishes])
+    topics = [*consumed, *map(dead_letter_topic, consumed), *definition.publishes]
+    await ensure_topics(platform, topics)
     if definition.on_start:
         await definition.on_start(runtime)
     # What start-up loaded (modules, the enrichment models: millions of objects) lives as long as the
@@ -174,6 +175,8 @@ async def start_runtime(definition: ServiceDefinition[S], platform: PlatformSett
             group_id=f"{platform.consumer_group_prefix}-{definition.name}",
             inbox_retention=timedelta(seconds=platform.outbox_retention_seconds),
             redact=definition.redact_dead_letter,
+            # After a broker restart, the topics come back with their partitions before the consumer rejoins.
+            prepare_broker=lambda: ensure_topics(platform, topics),
         )
         await runtime.consumer.start()
     return runtime

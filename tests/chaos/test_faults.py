@@ -17,14 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chaos.platform import SERVICES, ChaosPlatform, feedback_for, final_counts, set_up_organisation
+from devstack.chaos import BAD, SERVICES, ChaosPlatform, feedback_for, set_up_organisation, settle, stream
 
 pytestmark = pytest.mark.chaos
 
 BRANCHES = 40
-BAD = 4
 COUNT = 2000
-BATCH = 100
 
 
 @pytest.fixture
@@ -37,53 +35,6 @@ def platform(tmp_path: Path) -> Iterator[ChaosPlatform]:
         yield platform
     finally:
         platform.stop_all()
-
-
-def stream(platform: ChaosPlatform, bodies: list[dict[str, Any]], faults: dict[int, Callable[[], None]]) -> int:
-    """POST the feedback in batches; run each fault when the stream reaches its batch; how many were accepted."""
-    accepted = 0
-    for index, offset in enumerate(range(0, len(bodies), BATCH)):
-        if index in faults:
-            faults[index]()
-        accepted += _post_batch(platform, bodies[offset : offset + BATCH])
-    return accepted
-
-
-def _post_batch(platform: ChaosPlatform, items: list[dict[str, Any]], timeout: float = 120) -> int:
-    """A batch, retried while the platform says to come back later (503 with Retry-After)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            response = httpx.post(
-                platform.url("feedback") + "/api/v1/feedback/batch",
-                json={"items": items},
-                headers=platform.auth,
-                timeout=30,
-            )
-        except httpx.HTTPError:
-            response = None
-        if response is not None and response.status_code < 300:
-            return int(response.json()["accepted"])
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the batch was never taken: {response and response.text}")
-        time.sleep(1)
-
-
-def settle(platform: ChaosPlatform, accepted: int, timeout: float = 180) -> dict[str, Any]:
-    """Wait until the scores count every accepted feedback and each bad branch has its alert and action."""
-    deadline = time.monotonic() + timeout
-    counts: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        try:
-            counts = final_counts(platform)
-        except httpx.HTTPError:
-            time.sleep(1)
-            continue
-        if counts["sample_size"] >= accepted and len(counts["alerts"]) >= BAD and len(counts["actions"]) >= BAD:
-            time.sleep(3)  # anything duplicated would show up now
-            return final_counts(platform)
-        time.sleep(1)
-    raise AssertionError(f"not settled after {timeout} s: {counts}")
 
 
 def assert_exact(counts: dict[str, Any], accepted: int, units: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""A platform of real processes for fault injection: its own broker and database, services as children.
+"""A platform of real processes for fault injection (chaos tests, bench): its own broker, database, services.
 
 Each service runs as `qualityloop serve <service>` in its own process (so it can be SIGKILLed, as the
 kernel's out-of-memory killer would), with the settings `make run` gives it, on free ports; a second
@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ from shared.auth import ensure_signing_key, issue_token
 SERVICES = ("feedback", "scoring", "alerts", "improvement")
 ORG = "chaos"
 REGION = "r"
+# Unhappy branches of the organisation the faults are tried on: each must end with one alert and one action.
+BAD = 4
+BATCH = 100
 
 
 @dataclass
@@ -172,3 +176,50 @@ def _all(platform: ChaosPlatform, service: str, path: str) -> list[dict[str, Any
         cursor = page.get("next_cursor")
         if not cursor:
             return items
+
+
+def stream(platform: ChaosPlatform, bodies: list[dict[str, Any]], faults: dict[int, Callable[[], None]]) -> int:
+    """POST the feedback in batches; run each fault when the stream reaches its batch; how many were accepted."""
+    accepted = 0
+    for index, offset in enumerate(range(0, len(bodies), BATCH)):
+        if index in faults:
+            faults[index]()
+        accepted += _post_batch(platform, bodies[offset : offset + BATCH])
+    return accepted
+
+
+def _post_batch(platform: ChaosPlatform, items: list[dict[str, Any]], timeout: float = 120) -> int:
+    """A batch, retried while the platform says to come back later (503 with Retry-After)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = httpx.post(
+                platform.url("feedback") + "/api/v1/feedback/batch",
+                json={"items": items},
+                headers=platform.auth,
+                timeout=30,
+            )
+        except httpx.HTTPError:
+            response = None
+        if response is not None and response.status_code < 300:
+            return int(response.json()["accepted"])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the batch was never taken: {response and response.text}")
+        time.sleep(1)
+
+
+def settle(platform: ChaosPlatform, accepted: int, timeout: float = 180) -> dict[str, Any]:
+    """Wait until the scores count every accepted feedback and each bad branch has its alert and action."""
+    deadline = time.monotonic() + timeout
+    counts: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            counts = final_counts(platform)
+        except httpx.HTTPError:
+            time.sleep(1)
+            continue
+        if counts["sample_size"] >= accepted and len(counts["alerts"]) >= BAD and len(counts["actions"]) >= BAD:
+            time.sleep(3)  # anything duplicated would show up now
+            return final_counts(platform)
+        time.sleep(1)
+    raise AssertionError(f"not settled after {timeout} s: {counts}")
