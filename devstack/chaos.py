@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from devstack.processes import Child, free_port, start_broker, start_database
+from devstack.processes import Child, free_port, start_broker, start_database, wait_until_ready
 from shared.auth import ensure_signing_key, issue_token
 
 SERVICES = ("feedback", "scoring", "alerts", "improvement")
@@ -90,22 +90,8 @@ class ChaosPlatform:
         )
         child = Child(name, process, port)
         self.children[name] = child
-        self.wait_ready(child)
+        wait_until_ready(child)
         return child
-
-    def wait_ready(self, child: Child, timeout: float = 120) -> None:
-        """Until the instance answers /readyz with 200."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if child.process.poll() is not None:
-                raise RuntimeError(f"{child.name} exited: {(self.work / f'{child.name}.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{child.port}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"{child.name} not ready after {timeout} s")
 
     def kill(self, name: str) -> None:
         """SIGKILL an instance: no shutdown, no flush, as the out-of-memory killer does."""

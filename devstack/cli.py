@@ -11,14 +11,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-import httpx
 from cryptography.fernet import Fernet
 
-from devstack.processes import Child, free_port, port_in_use, start_broker, start_database, start_gateway
+from devstack.processes import (
+    Child,
+    free_port,
+    port_in_use,
+    start_broker,
+    start_database,
+    start_gateway,
+    wait_until_ready,
+)
 from devstack.supervisor import GaveUp, Part, Supervisor
 from shared.auth import ROLES, ensure_signing_key, issue_token
 from shared.tree import WHOLE_ORGANISATION
@@ -80,20 +86,6 @@ def service_environment(data: Path) -> dict[str, str]:
     return env
 
 
-def _wait_ready(name: str, child: Child, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {child.process.returncode}; see its log")
-        try:
-            if httpx.get(f"http://127.0.0.1:{child.port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{name} was not ready after {timeout} s")
-
-
 def run(_: argparse.Namespace) -> int:
     """Start broker, database, the four services and the gateway, keep them running; stop them all on Ctrl-C."""
     busy = [
@@ -144,7 +136,7 @@ def _start_everything(supervisor: Supervisor, env: dict[str, str], data: Path) -
     supervisor.start(Part("database", lambda: start_database(port_of("database"), data / "db", logs / "database.log")))
     for name in SERVICES:
         supervisor.start(
-            Part(name, functools.partial(_start_service, name, env, logs / f"{name}.log"), _wait_ready_part(name))
+            Part(name, functools.partial(_start_service, name, env, logs / f"{name}.log"), wait_until_ready)
         )
     upstreams = {n: port_of(n) for n in SERVICES}
     supervisor.start(
@@ -153,10 +145,6 @@ def _start_everything(supervisor: Supervisor, env: dict[str, str], data: Path) -
             lambda: start_gateway(port_of("gateway"), upstreams, data / "gateway", readiness_port=readiness_port),
         )
     )
-
-
-def _wait_ready_part(name: str) -> Callable[[Child], None]:
-    return lambda child: _wait_ready(name, child)
 
 
 def _start_service(name: str, env: dict[str, str], log_path: Path) -> Child:

@@ -60,6 +60,23 @@ def wait_for_port(port: int, *, process: subprocess.Popen[bytes] | None = None, 
     raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
 
 
+def wait_until_ready(child: Child, timeout: float = 120) -> None:
+    """Until a service answers ``/readyz`` with 200; fails at once if its process exits."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise RuntimeError(f"{child.name} exited with {child.process.returncode}; see its log")
+        try:
+            if httpx.get(f"http://127.0.0.1:{child.port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{child.name} was not ready after {timeout} s")
+
+
 @dataclass
 class Child:
     """A started server: its name, process and port."""
