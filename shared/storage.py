@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import time
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, InsertOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, ClientBulkWriteException, CollectionInvalid, DuplicateKeyError, PyMongoError
 
 from shared.events import Envelope, Event
 from shared.telemetry import current_carrier
@@ -132,8 +133,11 @@ def outbox_documents(envelopes: Sequence[Envelope]) -> list[Document]:
 
 
 async def apply(db: Database, session: AsyncClientSession, units: Sequence[UnitOfWork]) -> list[Document]:
-    """Write the units' operations and outbox documents in the session: one ordered bulk write per collection.
+    """Write the units' operations and outbox documents in the session: one ordered bulk write for them all.
 
+    One client-level ``bulkWrite`` across every collection of the transaction, not one command per
+    collection: on the embedded database a transaction touching three collections went from ~300 to
+    ~530 a second. A refused write is raised as the BulkWriteError a per-collection bulk write raises.
     Returns the outbox documents written, to hand to the relay once the transaction has committed.
     """
     merged: dict[str, list[Any]] = defaultdict(list)
@@ -142,10 +146,26 @@ async def apply(db: Database, session: AsyncClientSession, units: Sequence[UnitO
             merged[collection].extend(operations)
     documents = outbox_documents([e for unit in units for e in unit.envelopes])
     merged[OUTBOX].extend(InsertOne(document) for document in documents)
-    for collection, operations in merged.items():
-        if operations:
-            await db[collection].bulk_write(operations, ordered=True, session=session)
+    models = [_addressed(f"{db.name}.{collection}", op) for collection, ops in merged.items() for op in ops]
+    if models:
+        try:
+            await db.client.bulk_write(models, ordered=True, session=session)
+        except ClientBulkWriteException as error:
+            if isinstance(error.error, PyMongoError):
+                # The server's own error, with its labels: a write conflict stays a transient one to retry.
+                raise error.error from error
+            if not error.write_errors:
+                raise
+            raise BulkWriteError({"writeErrors": error.write_errors, "nInserted": 0}) from error
     return documents
+
+
+def _addressed(namespace: str, operation: Any) -> Any:
+    """The operation bound to its collection, as a client-level bulk write takes it."""
+    addressed = copy.copy(operation)
+    # pymongo keeps the namespace it was built with here (the constructors' ``namespace=``).
+    addressed._namespace = namespace
+    return addressed
 
 
 async def insert_new(db: Database, collection: str, documents: Sequence[Document]) -> int:
