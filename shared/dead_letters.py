@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,6 +18,7 @@ from pymongo import ASCENDING, IndexModel
 
 from shared.auth import CurrentPrincipal
 from shared.ids import new_id
+from shared.inbox import Inbox
 from shared.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -170,6 +171,13 @@ def dead_letter_router(service: str) -> APIRouter:
             if not name.startswith(REPLAY_DROPS_HEADERS)
         ]
         key = bytes(document["key"]) if document.get("key") is not None else None
+        # A message its handler refused had its id recorded, so that a redelivery changes nothing; the
+        # replay after a fix must be handled, once: forget the id (handling records it again).
+        event_id = dict(headers).get("ce_id")
+        if event_id is not None:
+            inbox = Inbox(runtime.db, retention=timedelta(seconds=runtime.platform.outbox_retention_seconds))
+            await inbox.prepare(datetime.now(UTC))
+            await inbox.forget(event_id.decode(errors="replace"))
         await runtime.producer.send_and_wait(
             document["topic"], value=bytes(document["value"] or b""), key=key, headers=headers
         )

@@ -38,6 +38,11 @@ class Inbox:
             found.update(row["_id"] for row in await find_in(self._db, name, "_id", ids, session=session))
         return found
 
+    async def forget(self, event_id: str) -> None:
+        """Forget an event's id, so that it is handled when it comes again (a dead letter replayed after a fix)."""
+        for name in self._generations.kept:
+            await self._db[name].delete_one({"_id": event_id})
+
     def record(self, unit: UnitOfWork, event_id: str, topic: str, now: datetime) -> None:
         """Stage an event's id, to be written with the handlers' writes."""
         unit.write(self._generations.current, InsertOne({"_id": event_id, "topic": topic, "received_at": now}))
