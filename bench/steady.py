@@ -17,10 +17,16 @@ passes if every feedback's score arrived within ``KEEP_UP_SECONDS`` of its accep
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import os
 import random
+import threading
 import time
 from collections import defaultdict
+from contextlib import suppress
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ from bench.loadgen import percentile
 from bench.measure import log
 from bench.report import Figure, Report
 from bench.stack import Processes, Servers
+from devstack.processes import free_port
 from shared.events import ActionAssigned, ScoreUpdated, ThresholdBreached
 
 ORG = "bench-steady"
@@ -58,6 +65,7 @@ class Seen:
     scores: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
     breaches: dict[str, tuple[str, int, float]] = field(default_factory=dict)
     assigned: dict[str, float] = field(default_factory=dict)
+    delivered: dict[str, float] = field(default_factory=dict)
 
 
 class TopicWatch:
@@ -105,6 +113,28 @@ class TopicWatch:
                 action = ActionAssigned.model_validate_json(record.value or b"")
                 if action.alert_id and action.alert_id not in self.seen.assigned:
                     self.seen.assigned[action.alert_id] = now
+
+
+def start_webhook_receiver(seen: Seen) -> int:
+    """A local receiver for the bench's webhook channel: the first delivery naming each alert, when it came."""
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            now = time.monotonic()
+            with suppress(ValueError, AttributeError):
+                for alert_id in json.loads(body).get("data", {}).get("alert_ids", []):
+                    seen.delivered.setdefault(alert_id, now)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return port
 
 
 async def create_org(http: httpx.AsyncClient, branches: int) -> tuple[list[str], set[str]]:
@@ -180,7 +210,7 @@ def latencies(sent: list[Sent], seen: Seen) -> dict[str, list[float]]:
         arrived = [at for size, at in seen.scores.get(item.unit, []) if size >= item.number]
         if arrived:
             scores.append(min(arrived) - (item.accepted or 0))
-    breaches, assigned = [], []
+    breaches, assigned, delivered = [], [], []
     for alert_id, (unit, number, at) in seen.breaches.items():
         cause = by_number.get((unit, number))
         if cause is None or cause.accepted is None:
@@ -188,7 +218,14 @@ def latencies(sent: list[Sent], seen: Seen) -> dict[str, list[float]]:
         breaches.append(at - cause.accepted)
         if alert_id in seen.assigned:
             assigned.append(seen.assigned[alert_id] - cause.accepted)
-    return {"score.updated": scores, "threshold.breached": breaches, "action.assigned": assigned}
+        if alert_id in seen.delivered:
+            delivered.append(seen.delivered[alert_id] - cause.accepted)
+    return {
+        "score.updated": scores,
+        "threshold.breached": breaches,
+        "action.assigned": assigned,
+        "delivery": delivered,
+    }
 
 
 async def _settle(seen: Seen, sent: list[Sent], timeout: float) -> None:
@@ -230,6 +267,10 @@ async def measure_steady(
         log(f"steady load: {branches} branches, {rate:g} feedback/s for {seconds:g} s")
         units, bad = await create_org(http, branches)
         watch = TopicWatch(servers.bootstrap)
+        receiver = start_webhook_receiver(watch.seen)
+        secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        channel = {"type": "webhook", "url": f"http://127.0.0.1:{receiver}/hook", "secret": secret}
+        await _post(http, "/api/v1/channels", {"name": "bench webhook", "config": channel})
         await watch.start()
         try:
             cpu_before = processes.cpu_seconds()
@@ -238,8 +279,23 @@ async def measure_steady(
             cpu_after = processes.cpu_seconds()
             _report_steady(report, sent, watch.seen, rate, cpu_before, cpu_after, processes)
             await _ramp(http, units, bad, watch, report, start=rate)
+            # Notifications wait for the rest of their group (30 s) first: by now the steady run's have come.
+            _add_percentiles(report, rate, "delivery", latencies(sent, watch.seen)["delivery"])
         finally:
             await watch.stop()
+
+
+def _add_percentiles(report: Report, rate: float, hop: str, values: list[float]) -> None:
+    for q in (0.5, 0.95, 0.99):
+        value = percentile(values, q)
+        report.add(
+            Figure(
+                f"steady.{hop}.p{round(q * 100)}",
+                f"at {rate:g}/s: acceptance → {hop} p{round(q * 100)} ({len(values)} samples)",
+                None if value is None else value * 1000,
+                "ms",
+            )
+        )
 
 
 def _report_steady(
@@ -260,16 +316,9 @@ def _report_steady(
         "samples": {k: len(v) for k, v in measured.items()},
     }
     for hop, values in measured.items():
-        for q in (0.5, 0.95, 0.99):
-            value = percentile(values, q)
-            report.add(
-                Figure(
-                    f"steady.{hop}.p{round(q * 100)}",
-                    f"at {rate:g}/s: acceptance → {hop} p{round(q * 100)} ({len(values)} samples)",
-                    None if value is None else value * 1000,
-                    "ms",
-                )
-            )
+        if hop != "delivery":
+            _add_percentiles(report, rate, hop, values)
+
     for child in processes.children:
         used = cpu_after.get(child.name, 0.0) - cpu_before.get(child.name, 0.0)
         report.add(
