@@ -1,7 +1,7 @@
 """Dead letters: what is kept of a message a service could not process, listing and replaying them over REST,
 and erasing a customer's from them.
 
-What is kept passes the service's redaction hook first (``ServiceDefinition.redact_dead_letter``), so
+What is kept passes the service's redaction hook first (``ServiceDefinition.dead_letter_redaction``), so
 customer references are stored pseudonymised, and the pseudonyms it names let an erasure find them.
 Bearer tokens carried in record headers are never kept.
 """

@@ -78,7 +78,8 @@ class ServiceDefinition(Generic[S]):
     jobs: Callable[[Runtime[S]], Mapping[str, JobHandler]] = _no_jobs
     description: str = ""
     # Replaces personal data in what a dead letter keeps (feedback: the raw customer reference).
-    redact_dead_letter: DeadLetterRedaction = keep_as_is
+    # How dead letters of this service are stripped of personal data, made from the running service (its keys).
+    dead_letter_redaction: Callable[[Runtime[S]], DeadLetterRedaction] = lambda runtime: keep_as_is
 
 
 async def get_runtime(request: Request) -> Runtime[Any]:
@@ -174,7 +175,7 @@ async def start_runtime(definition: ServiceDefinition[S], platform: PlatformSett
             max_attempts=platform.consumer_max_attempts,
             group_id=f"{platform.consumer_group_prefix}-{definition.name}",
             inbox_retention=timedelta(seconds=platform.outbox_retention_seconds),
-            redact=definition.redact_dead_letter,
+            redact=definition.dead_letter_redaction(runtime),
             # After a broker restart, the topics come back with their partitions before the consumer rejoins.
             prepare_broker=lambda: ensure_topics(platform, topics),
         )

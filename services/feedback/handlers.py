@@ -9,11 +9,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.feedback.domain import Rejected
+from services.feedback.domain import Rejected, pseudonym
 from services.feedback.models import FeedbackIngested, FeedbackIngestIn
 from services.feedback.service import intake
 from services.feedback.settings import FeedbackSettings
 from shared.consumer import BatchContext
+from shared.dead_letters import DeadLetterRedaction, Redacted
 from shared.events import TRACE_HEADERS, Envelope, UnparseableEvent
 from shared.problems import validation_errors
 
@@ -109,3 +110,30 @@ def ingest_handler(
                     batch.reject(submission.cause, f"invalid feedback: {_reasons(outcome.errors)}")
 
     return handle
+
+
+def ingest_redaction(settings: FeedbackSettings) -> DeadLetterRedaction:
+    """What a dead ``feedback.ingest`` record keeps: its customer reference pseudonymised, as intake stores it.
+
+    Binary mode carries the feedback as the value, structured mode under ``data``; a value that is not a
+    JSON object is kept as it is (it names no reference the service could recognise).
+    """
+    key = settings.pseudonym_key.get_secret_value().encode()
+
+    def redact(value: bytes | None) -> Redacted:
+        try:
+            body = json.loads(value or b"")
+        except ValueError:
+            return Redacted(value)
+        if not isinstance(body, dict):
+            return Redacted(value)
+        data = body.get("data")
+        feedback: dict[str, Any] = data if isinstance(data, dict) else body
+        reference, org = feedback.get("customer_ref"), feedback.get("org")
+        if not isinstance(reference, str) or not isinstance(org, str):
+            return Redacted(value)
+        hidden = pseudonym(key, org, reference)
+        feedback["customer_ref"] = hidden
+        return Redacted(json.dumps(body, ensure_ascii=False).encode(), (hidden,))
+
+    return redact

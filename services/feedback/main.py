@@ -8,7 +8,7 @@ from typing import Any
 
 from services.feedback import enrichment, legacy_storage, repository
 from services.feedback.dependencies import FeedbackRuntime
-from services.feedback.handlers import ingest_handler, ingest_parser
+from services.feedback.handlers import ingest_handler, ingest_parser, ingest_redaction
 from services.feedback.models import FeedbackIngested
 from services.feedback.settings import FeedbackSettings
 from services.feedback.views import router
@@ -46,4 +46,5 @@ DEFINITION = ServiceDefinition(
     indexes=repository.INDEXES,
     publishes=[FeedbackReceived.topic, FeedbackErased.topic, UnitChanged.topic],
     on_start=on_start,
+    dead_letter_redaction=lambda runtime: ingest_redaction(runtime.settings),
 )

@@ -9,6 +9,7 @@ from services.feedback.dependencies import FeedbackRuntime
 from services.feedback.domain import pseudonym
 from services.feedback.models import ErasureCreate
 from shared.auth import Principal
+from shared.dead_letters import erase_dead_letters
 from shared.events import FeedbackErased
 from shared.ids import new_id
 from shared.storage import Document
@@ -40,4 +41,6 @@ async def create_erasure(runtime: FeedbackRuntime, *, principal: Principal, eras
     }
     repository.create_erasure(work, erasure)
     await runtime.commit(work)
+    # Ingest records that were dead-lettered keep the pseudonym too (never the raw reference): gone as well.
+    await erase_dead_letters(runtime.db, principal.org, customer)
     return erasure

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Stack, produce, read_topic
+from tests.harness import Stack, eventually, produce, read_topic
 from tests.integration.feedback.conftest import listed, received
 
 pytestmark = pytest.mark.integration
@@ -108,3 +108,30 @@ async def test_ingest__same_source_id_twice_stores_one(stack: Stack, org_client:
     # Both copies and the marker share a key, so a partition: once the marker is stored, both were handled.
     stored = await listed(http, 2)
     assert sorted(f["source_id"] for f in stored) == ["after", "twice"]
+
+
+async def test_ingest__a_dead_letter_keeps_only_the_pseudonym_and_erasure_reaches_it(
+    stack: Stack, org_client: tuple[str, httpx.AsyncClient]
+) -> None:
+    org, http = org_client
+    payload = {"org": org, "unit_id": "no-such-unit", "channel": "app", "customer_ref": "cust-raw-77"}
+    event_id = str(uuid.uuid4())
+    await produce(
+        stack.bootstrap,
+        "feedback.ingest",
+        json.dumps(payload).encode(),
+        key=f"{org}/no-such-unit".encode(),  # keyed <org>/<unit>: the dead letter is the organisation's
+        headers={"ce_specversion": "1.0", "ce_id": event_id, "ce_type": INGEST_TYPE, "ce_source": "/crm"},
+    )
+    dead = await _dead_letter(stack, event_id)
+    assert b"cust-raw-77" not in json.dumps(dead["value"]).encode()
+
+    async def listed_dead_letter() -> dict[str, Any] | None:
+        page = (await http.get("/api/v1/dead-letters/feedback")).json()
+        return next((d for d in page.get("items", []) if d["headers"].get("ce_id") == event_id), None)
+
+    kept = await eventually(listed_dead_letter)
+    assert "cust-raw-77" not in kept["value"]
+
+    assert (await http.post("/api/v1/erasures", json={"customer_ref": "cust-raw-77"})).status_code == 201
+    assert await listed_dead_letter() is None

@@ -53,7 +53,11 @@ async def test_dead_letter__keeps_the_pseudonym_not_the_reference_nor_the_token_
         return [Subscription(ThresholdBreached, never_called, topic_override=topic)]
 
     definition = ServiceDefinition(
-        name="sink", settings_type=SinkSettings, routers=[], subscriptions=subscriptions, redact_dead_letter=redact
+        name="sink",
+        settings_type=SinkSettings,
+        routers=[],
+        subscriptions=subscriptions,
+        dead_letter_redaction=lambda runtime: redact,
     )
     service = await RunningService(
         create_app(definition, stack.platform(), SinkSettings(database=unique("sink")))
