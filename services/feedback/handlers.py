@@ -67,12 +67,21 @@ def _cloudevent(headers: dict[str, str], value: bytes | None) -> tuple[dict[str,
         body = json.loads(value or b"")
     except ValueError as error:
         raise UnparseableEvent("the record value is not JSON") from error
-    if not headers.get("content-type", "").startswith(STRUCTURED):
+    if not _structured(headers, body):
         return {name.removeprefix("ce_"): v for name, v in headers.items() if name.startswith("ce_")}, body
     if not isinstance(body, dict):
         raise UnparseableEvent("a structured CloudEvent must be a JSON object")
     attributes = {name: str(v) for name, v in body.items() if name != "data" and isinstance(v, str | int)}
     return attributes, body.get("data")
+
+
+def _structured(headers: dict[str, str], body: Any) -> bool:
+    """Structured mode: said by the content type, or, when a producer leaves it out, by the event's own shape
+    (no ``ce_`` headers, and a JSON object carrying the required attributes ``specversion``, ``id``, ``type``)."""
+    if headers.get("content-type", "").startswith(STRUCTURED):
+        return True
+    has_binary_attributes = any(name.startswith("ce_") for name in headers)
+    return not has_binary_attributes and isinstance(body, dict) and {"specversion", "id", "type"} <= body.keys()
 
 
 def _reasons(errors: Sequence[dict[str, Any]]) -> str:

@@ -50,7 +50,11 @@ async def test_ingest__binary_event_is_stored_and_published(
     assert (event["org"], event["unit_id"], event["kind"]) == (org, "b-001", "rating")
 
 
-async def test_ingest__structured_event_is_stored(stack: Stack, org_client: tuple[str, httpx.AsyncClient]) -> None:
+# Structured mode is recognised by its content type, or by the event's own shape when a producer sets none.
+@pytest.mark.parametrize("headers", [{"content-type": "application/cloudevents+json"}, {}])
+async def test_ingest__structured_event_is_stored(
+    stack: Stack, org_client: tuple[str, httpx.AsyncClient], headers: dict[str, str]
+) -> None:
     org, http = org_client
     envelope = {
         "specversion": "1.0",
@@ -65,7 +69,7 @@ async def test_ingest__structured_event_is_stored(stack: Stack, org_client: tupl
         stack.bootstrap,
         "feedback.ingest",
         json.dumps(envelope).encode(),
-        headers={"content-type": "application/cloudevents+json"},
+        headers=headers,
     )
     (stored,) = await listed(http, 1)
     assert (stored["unit_path"], stored["kind"], stored["comment_language"]) == ("south/s-001", "comment", "en")
