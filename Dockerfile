@@ -39,12 +39,14 @@ COPY --from=build /opt/qualityloop /opt/qualityloop
 COPY deploy/image/healthcheck.py /opt/qualityloop/healthcheck.py
 ENV PATH=/opt/qualityloop/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
-USER 10001:10001
+    PYTHONUNBUFFERED=1 \
+    QL_MODEL_CACHE_DIR=/opt/qualityloop/models
 WORKDIR /tmp
-# The enrichment models (jieba, snownlp, VADER) ship inside their packages: load them once at build time so a
-# missing file fails the build, not the first comment; nothing is downloaded when a container starts.
+# The enrichment models (jieba, snownlp, VADER) ship inside their packages; their compact copies
+# (services/feedback/chinese_models.py) are built here, once, into the image (read-only at run time): a
+# missing file fails the build, not the first comment, and nothing is built or downloaded when a container starts.
 RUN python -c "from services.feedback import enrichment; enrichment.warm_up()"
+USER 10001:10001
 EXPOSE 8101 8102 8103 8104
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
     CMD ["python", "/opt/qualityloop/healthcheck.py"]
