@@ -91,12 +91,12 @@ async def get_runtime(request: Request) -> Runtime[Any]:
     return runtime
 
 
-async def start_producer(bootstrap: str, *, timeout: float) -> AIOKafkaProducer:
+async def start_producer(bootstrap: str, *, timeout: float, idempotent: bool = False) -> AIOKafkaProducer:
     """A producer with acks=all and no idempotence (the embedded broker lacks InitProducerId), with backoff."""
     deadline = time.monotonic() + timeout
     delay = 0.2
     while True:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotent, linger_ms=2)
         try:
             await producer.start()
             return producer
@@ -131,7 +131,11 @@ async def start_runtime(definition: ServiceDefinition[S], platform: PlatformSett
     client = await connect(platform.mongo_uri.get_secret_value(), timeout=platform.startup_timeout_seconds)
     db = client[settings.database]
     await ensure_collections(db, {**JOB_INDEXES, **definition.indexes})
-    producer = await start_producer(platform.kafka_bootstrap, timeout=platform.startup_timeout_seconds)
+    producer = await start_producer(
+        platform.kafka_bootstrap,
+        timeout=platform.startup_timeout_seconds,
+        idempotent=platform.kafka_idempotent_producer,
+    )
     relay = OutboxRelay(
         service=definition.name,
         db=db,

@@ -19,6 +19,9 @@ class PlatformSettings(BaseSettings):
     consumer_group_prefix: str = Field(default="qualityloop", description="Consumer groups are <prefix>-<service>")
     topic_partitions: int = Field(default=3, ge=1)
     topic_replication: int = Field(default=1, ge=1)
+    # Apache Kafka: producers with idempotence (no duplicates from retries); the embedded broker lacks
+    # InitProducerId, so it stays off there and the inboxes absorb what retries repeat.
+    kafka_idempotent_producer: bool = Field(default=False, description="Idempotent producers (Apache Kafka only)")
 
     auth_public_key_file: Path | None = Field(
         default=None, description="PEM public key that verifies tokens (the embedded default)"
