@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from pymongo import IndexModel
 
 from shared.auth import CurrentPrincipal, Principal
+from shared.contract import Moment
 from shared.ids import new_id
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, PAGE_KEYS, Page, keyset_page, page_keys, page_keys_index
 from shared.storage import Database, Document, UnitOfWork
@@ -136,8 +137,8 @@ class AuditFilters:
         kind: Annotated[str | None, Query(description="Object kind, e.g. `rule`, `unit`.")] = None,
         object_id: Annotated[str | None, Query(description="One object's id.")] = None,
         actor: Annotated[str | None, Query(description="The token subject who made the change.")] = None,
-        since: Annotated[datetime | None, Query(description="Changes at or after this time.")] = None,
-        until: Annotated[datetime | None, Query(description="Changes before this time.")] = None,
+        since: Annotated[Moment | None, Query(description="Changes at or after this time.")] = None,
+        until: Annotated[Moment | None, Query(description="Changes before this time.")] = None,
     ) -> None:
         self.kind, self.object_id, self.actor, self.since, self.until = kind, object_id, actor, since, until
 

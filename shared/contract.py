@@ -9,13 +9,34 @@ cannot be parsed or a cursor that is not ours.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import AfterValidator
 
 from shared.access import access_row
 from shared.problems import PROBLEM_JSON
+
+EARLIEST_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_MOMENT = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def moment_in_range(moment: datetime) -> datetime:
+    """A query's moment in UTC (one without a zone is UTC), refused (422) outside 1970–8999.
+
+    Every period, window and page walk steps from such a moment by up to a century; a year 1 or 9999
+    would overflow Python's datetimes in the middle of a read instead of answering with a clear error.
+    """
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if not EARLIEST_MOMENT <= moment < LATEST_MOMENT:
+        raise ValueError("must be between 1970-01-01 and 9000-01-01 (UTC)")
+    return moment
+
+
+Moment = Annotated[datetime, AfterValidator(moment_in_range)]
+"""A time in a query (since, until, start, end, at): ISO 8601, in UTC when it names no zone."""
 
 SECURITY_SCHEME = "bearerAuth"
 WRITES = frozenset({"post", "put", "patch", "delete"})

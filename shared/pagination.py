@@ -99,6 +99,7 @@ FLOOR = datetime(1970, 1, 1, tzinfo=UTC)
 FIRST_WINDOW = timedelta(seconds=1)
 MIN_WINDOW = timedelta(microseconds=1)
 MAX_WINDOW = timedelta(days=366 * 100)
+CEILING = datetime(9999, 1, 1, tzinfo=UTC) - MAX_WINDOW  # a window added to any bound still fits a datetime
 EMPTY_GROWTH = 32
 MAX_WINDOWS = 24
 TIME_WIDTH = len("2026-01-01T00:00:00.000000000Z")
@@ -126,7 +127,8 @@ def time_text(moment: datetime, sub_millisecond_ns: int | None = None) -> str:
     """
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     sub = sub_millisecond_ns if sub_millisecond_ns is not None else moment.microsecond % 1000 * 1000
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}{sub:06d}Z"
+    # The year is padded here: strftime's %Y does not pad years before 1000 on glibc.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}{sub:06d}Z"
 
 
 def _parse_time(text: str) -> datetime:
@@ -183,6 +185,14 @@ def visible_scopes(principal_scopes: Iterable[str], unit_path: str | None = None
     if any(in_subtree(unit_path, s) for s in outer):
         return [unit_path]
     return [s for s in outer if in_subtree(s, unit_path)]
+
+
+def _within_range(moment: datetime | None) -> datetime | None:
+    """A time bound moved into the years a walk can step through (a far year would overflow its windows)."""
+    if moment is None:
+        return None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return min(max(moment, FLOOR), CEILING)
 
 
 @dataclass
@@ -260,6 +270,7 @@ async def keyset_page(
         # empty years below them, and read them all: an oldest-first walk starts from a known time.
         raise ValueError("an oldest-first walk needs since (e.g. the list's creation time)")
     shown = view or public_view
+    since, until = _within_range(since), _within_range(until)
     rows = await _keyset_rows(
         db,
         collection,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
@@ -27,6 +26,7 @@ from services.alerts.models import (
 from services.alerts.notify import ChannelCreate, ChannelRead, ChannelUpdate
 from services.alerts.rules.base import Level
 from shared.auth import CurrentPrincipal
+from shared.contract import Moment
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/api/v1")
@@ -114,8 +114,8 @@ async def list_alerts(
     level: Level | None = None,
     unit: Annotated[str | None, Query(description="A unit path: its subtree's alerts")] = None,
     rule_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page:

@@ -48,6 +48,7 @@ from services.improvement.models import (
 )
 from services.improvement.service import actions, breaches, common, configuration
 from shared.auth import CurrentPrincipal, Principal
+from shared.contract import Moment
 from shared.ids import new_id
 from shared.pagination import DEFAULT_LIMIT, PAGE_KEYS, Page, page, public_view
 from shared.problems import Problem
@@ -203,8 +204,8 @@ async def get_figures(
     runtime: RuntimeDep,
     principal: CurrentPrincipal,
     unit_id: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Moment | None = None,
+    end: Moment | None = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:
     """Time to acknowledge and resolve, on-time, reopened, verified and recurrence rates, open work; CSV too."""

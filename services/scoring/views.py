@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -25,6 +24,7 @@ from services.scoring.models import (
     SeriesRead,
 )
 from shared.auth import CurrentPrincipal, Principal, require_role
+from shared.contract import Moment
 from shared.events import IndicatorScore
 from shared.problems import Problem, validation_errors
 from shared.storage import Document
@@ -88,8 +88,8 @@ async def score_series(
     runtime: RuntimeDep,
     indicator: Indicator = "composite",
     period: SeriesPeriod = "day",
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Moment | None = None,
+    end: Moment | None = None,
     format: Format = None,
 ) -> SeriesRead | Response:
     """An indicator of a unit per hour, day, week or month from start to end (UTC), oldest first."""
@@ -114,7 +114,7 @@ async def children_ranking(
     runtime: RuntimeDep,
     indicator: Indicator = "composite",
     period: Period = "all",
-    at: Annotated[datetime | None, Query(description="A moment in the period; now by default")] = None,
+    at: Annotated[Moment | None, Query(description="A moment in the period; now by default")] = None,
     format: Format = None,
 ) -> RankingRead | Response:
     """A unit's children ranked on an indicator, best first."""
@@ -137,8 +137,8 @@ async def compare_periods(
     request: Request,
     unit: VisibleUnit,
     runtime: RuntimeDep,
-    a: Annotated[datetime, Query(description="A moment in the first period, e.g. 2026-11-01")],
-    b: Annotated[datetime, Query(description="A moment in the second period, e.g. 2026-11-02")],
+    a: Annotated[Moment, Query(description="A moment in the first period, e.g. 2026-11-01")],
+    b: Annotated[Moment, Query(description="A moment in the second period, e.g. 2026-11-02")],
     period: Period = "day",
     format: Format = None,
 ) -> ComparisonRead | Response:

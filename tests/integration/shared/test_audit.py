@@ -145,3 +145,14 @@ async def _all(http: httpx.AsyncClient, headers: dict[str, str] | None = None, *
         cursor = body["next_cursor"]
         if cursor is None:
             return entries
+
+
+@pytest.mark.parametrize("bounds", [{"since": "0191-11-30T23:01:21Z"}, {"until": "9999-12-31T23:59:59Z"}])
+async def test_audit__a_time_filter_outside_1970_to_8999_answers_422_not_500(stack: Stack, notes, bounds):
+    async with httpx.AsyncClient(base_url=notes.url, headers=stack.headers(unique("org"), "admin")) as http:
+        response = await http.get("/api/v1/audit/notes", params=bounds)
+        naive = await http.get("/api/v1/audit/notes", params={"since": "2026-11-30T23:01:21"})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "1970" in response.text
+    assert naive.status_code == 200 and naive.json()["items"] == []

@@ -162,6 +162,17 @@ async def test_a_move_rewrites_the_keys_and_a_backfill_gives_missing_ones(db: Da
     assert set(await walk(db, org="o", scopes=["north/sh"], limit=2)) == {r["_id"] for r in bare}
 
 
+async def test_far_time_bounds_list_what_lies_between_them_instead_of_failing(db: Database) -> None:
+    rows = [item("o", "north/bj/b1", START + timedelta(days=n), "app") for n in range(5)]
+    await store(db, rows)
+    ids = {r["_id"] for r in rows}
+    year_191, year_9999 = datetime(191, 11, 30, 23, 1, 21, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)
+    assert set(await walk(db, org="o", scopes=["*"], limit=2, since=year_191)) == ids
+    assert set(await walk(db, org="o", scopes=["*"], limit=2, until=year_9999)) == ids
+    assert set(await walk(db, org="o", scopes=["*"], limit=2, since=year_191, newest_first=False)) == ids
+    assert await walk(db, org="o", scopes=["*"], limit=2, until=year_191) == []
+
+
 async def test_a_cursor_not_ours_is_a_400(db: Database) -> None:
     with pytest.raises(Problem) as raised:
         await keyset_page(db, ITEMS, org="o", scopes=["*"], cursor="bm90IGpzb24=", limit=5)

@@ -1,8 +1,10 @@
-"""Every service's OpenAPI document declares the bearer scheme and its problem+json errors on every operation."""
+"""Every service's OpenAPI document declares the bearer scheme and its problem+json errors on every operation;
+query moments are read in UTC and refused outside the years every period walk can step through."""
 
 from __future__ import annotations
 
 import importlib
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from pydantic import SecretStr
 from devstack.cli import SERVICES
 from shared.app import create_app
 from shared.auth import ensure_signing_key
+from shared.contract import moment_in_range
 from shared.settings import PlatformSettings
 
 METHODS = {"get", "put", "post", "patch", "delete"}
@@ -73,3 +76,22 @@ def test_every_operation__says_which_roles_may_call_it(public_key):
     assert change["x-roles"] == ["admin", "quality_manager"] and change["x-organisation-wide-token"] is True
     assert "Who may call it: `quality_manager`, `admin` (organisation-wide token)." in change["description"]
     assert all("x-roles" in op for _, _, op in operations)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (datetime(2026, 11, 30, 23, 1), datetime(2026, 11, 30, 23, 1, tzinfo=UTC)),
+        (datetime(2026, 12, 1, 7, 1, tzinfo=timezone(timedelta(hours=8))), datetime(2026, 11, 30, 23, 1, tzinfo=UTC)),
+        (datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_query_moments_are_utc(given: datetime, expected: datetime):
+    moment = moment_in_range(given)
+    assert moment == expected and moment.tzinfo is UTC
+
+
+@pytest.mark.parametrize("year", [1, 191, 1969, 9000, 9999])
+def test_query_moments_outside_1970_to_8999_are_refused(year: int):
+    with pytest.raises(ValueError, match="1970"):
+        moment_in_range(datetime(year, 6, 1, tzinfo=UTC))
