@@ -10,11 +10,11 @@ cannot be parsed or a cursor that is not ours.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from shared.access import access_row
 from shared.problems import PROBLEM_JSON
@@ -37,6 +37,26 @@ def moment_in_range(moment: datetime) -> datetime:
 
 Moment = Annotated[datetime, AfterValidator(moment_in_range)]
 """A time in a query (since, until, start, end, at): ISO 8601, in UTC when it names no zone."""
+
+
+class Changes(BaseModel):
+    """A PATCH body: only the fields sent change; unknown fields are refused.
+
+    A field sent as null is removed, so only the fields named in ``removable`` may be null; any other
+    null answers 422 instead of storing a hole that every later read of the object would trip over.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    removable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*")
+    @classmethod
+    def _removable_if_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs only on the fields sent: defaults are not validated.
+        if value is None and info.field_name not in cls.removable:
+            raise ValueError("may be changed but not removed (null)")
+        return value
+
 
 SECURITY_SCHEME = "bearerAuth"
 WRITES = frozenset({"post", "put", "patch", "delete"})

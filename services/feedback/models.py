@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.contract import Changes
 from shared.events import (
     CES_SCALE,
     CSAT_SCALE,
@@ -107,20 +108,15 @@ class UnitCreate(Strict):
     external_code: str | None = Field(default=None, max_length=100)
 
 
-class UnitUpdate(Strict):
+class UnitUpdate(Changes):
     """Changes to a unit: only the fields sent change; ``parent_id`` moves it with its whole subtree."""
+
+    removable = frozenset({"parent_id", "external_code"})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     kind: str | None = Field(default=None, min_length=1, max_length=40)
     parent_id: str | None = Field(default=None, description="The new parent; null makes the unit a root")
     external_code: str | None = Field(default=None, max_length=100, description="null removes the code")
-
-    @field_validator("name", "kind")
-    @classmethod
-    def _not_null(cls, value: str | None) -> str:
-        if value is None:
-            raise ValueError("may be changed but not removed")
-        return value
 
 
 class UnitImport(Strict):

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.contract import Changes
+
 Level = Literal["blue", "yellow", "orange", "red"]
 LEVELS: tuple[Level, ...] = ("blue", "yellow", "orange", "red")
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -48,8 +50,10 @@ class ResponsibilityCreate(ResponsibilityBase):
     """A new entry."""
 
 
-class ResponsibilityUpdate(Strict):
-    """Changes to an entry; fields left out stay as they are."""
+class ResponsibilityUpdate(Changes):
+    """Changes to an entry; fields left out stay as they are, ``accountable`` may be removed (null)."""
+
+    removable = frozenset({"accountable"})
 
     scope: str | None = Field(default=None, min_length=1, max_length=1000)
     indicators: list[Name] | None = None
@@ -108,8 +112,14 @@ class CalendarIn(Strict):
         return self
 
 
-class OrgSettingsUpdate(Strict):
-    """The organisation's improvement settings; fields left out stay as they are."""
+class OrgSettingsUpdate(Changes):
+    """The organisation's improvement settings; fields left out stay as they are.
+
+    ``default_owner`` and ``calendar`` may be removed (null); the other settings fall back to their
+    defaults only when never set.
+    """
+
+    removable = frozenset({"default_owner", "calendar"})
 
     default_owner: Name | None = None
     deadline_hours: dict[Level, Annotated[float, Field(gt=0, le=24 * 365)]] | None = None
@@ -157,8 +167,10 @@ class ActionCreate(Strict):
     complaint: bool = False
 
 
-class ActionUpdate(Strict):
-    """Changes to an action's description; its state moves through transitions."""
+class ActionUpdate(Changes):
+    """Changes to an action's description; its state moves through transitions; null ``plan_id`` detaches it."""
+
+    removable = frozenset({"plan_id"})
 
     title: Name | None = None
     description: Text | None = None
@@ -292,8 +304,10 @@ class PlanCreate(Strict):
     owner: Name | None = None
 
 
-class PlanUpdate(Strict):
-    """Changes to a plan; fields left out stay as they are."""
+class PlanUpdate(Changes):
+    """Changes to a plan; fields left out stay as they are, ``owner`` may be removed (null)."""
+
+    removable = frozenset({"owner"})
 
     title: Name | None = None
     description: Text | None = None
@@ -360,7 +374,7 @@ class RiskCreate(RiskBase):
     """A new risk."""
 
 
-class RiskUpdate(Strict):
+class RiskUpdate(Changes):
     """Changes to a risk; fields left out stay as they are."""
 
     title: Name | None = None

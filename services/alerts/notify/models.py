@@ -11,6 +11,7 @@ from services.alerts.notify.channels import CONFIG_TYPES, ChannelConfig, Channel
 from services.alerts.notify.channels.base import ChannelConfigBase
 from services.alerts.notify.notification import LEVELS, Level
 from services.alerts.notify.secretbox import SecretBox
+from shared.contract import Changes
 
 CONFIG = TypeAdapter[ChannelConfig](ChannelConfig)
 CONFIG_READ = TypeAdapter[ChannelConfigRead](ChannelConfigRead)
@@ -30,10 +31,8 @@ class ChannelCreate(BaseModel):
     config: ChannelConfig
 
 
-class ChannelUpdate(BaseModel):
+class ChannelUpdate(Changes):
     """A change to a channel; a ``config`` replaces the whole config, secrets included (they are write-only)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     scope: str | None = Field(default=None, min_length=1)

@@ -169,3 +169,36 @@ async def test_organisation_wide_changes_are_audited__subtree_ones_stay_in_their
     assert (update["before"].get("accountable"), update["after"]["accountable"]) == (None, "ceo")
     # The risk and the entry of north/b-1 belong to a subtree: the organisation-wide log does not show them.
     assert not {object_id for _, _, object_id in seen} & {world["risk"], world["entry"], world["plan"]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "change"),
+    [
+        ("risk", {"title": None}),
+        ("risk", {"likelihood": None}),
+        ("risk", {"playbook": None}),
+        ("plan", {"target": None}),
+        ("plan", {"title": None}),
+        ("entry", {"responsible": None}),
+        ("entry", {"scope": None}),
+        ("action", {"title": None}),
+        ("action", {"priority": None}),
+    ],
+)
+async def test_a_null_for_a_field_that_cannot_be_removed__answers_422_and_changes_nothing(
+    stack: Stack, improvement: RunningService, world: dict[str, str], kind: str, change: dict[str, None]
+):
+    path = {
+        "risk": f"/api/v1/risks/{world['risk']}",
+        "plan": f"/api/v1/plans/{world['plan']}",
+        "entry": f"/api/v1/responsibilities/{world['entry']}",
+        "action": f"/api/v1/actions/{world['action']}",
+    }[kind]
+    async with client(stack, improvement, world["org"], "quality_manager") as http:
+        before = (await http.get(path)).json()
+        refused = await http.patch(path, json=change)
+        after = (await http.get(path)).json()
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "removed" in refused.text
+    assert after == before
