@@ -59,12 +59,14 @@ class Subscription(Generic[E]):
     """One event type and its handler; the topic is the event's, the consumer parses and narrows.
 
     ``parse`` replaces the contract's reader for records that integrations produce (``feedback.ingest``):
-    it must return an envelope of ``event`` or raise UnparseableEvent with the reason.
+    it must return an envelope of ``event`` or raise UnparseableEvent with the reason. Such records are
+    signed by their producer's token, so one that cannot be read belongs to the organisation its token
+    proved (``UnparseableEvent.org``), never to the one its key or payload names.
     """
 
     event: type[E]
     handler: Callable[[Sequence[Envelope[E]], BatchContext], Awaitable[None]]
-    parse: Callable[[dict[str, str], bytes | None], Envelope[E]] | None = None
+    parse: Callable[[dict[str, str], bytes | None], Awaitable[Envelope[E]]] | None = None
     # Another topic carrying the same event type (tests give each case a topic of its own).
     topic_override: str | None = None
 
@@ -73,11 +75,15 @@ class Subscription(Generic[E]):
         """The topic consumed: the event type's own unless overridden."""
         return self.topic_override or self.event.topic
 
-    def read(self, headers: dict[str, str], value: bytes | None) -> Envelope[E]:
+    async def read(self, headers: dict[str, str], value: bytes | None) -> Envelope[E]:
         """The record as an envelope of this subscription's event type, or UnparseableEvent."""
         if self.parse is not None:
-            return self.parse(headers, value)
+            return await self.parse(headers, value)
         return read_event(headers, value, self.event)
+
+    def owner(self, error: UnparseableEvent, key: bytes | None) -> str | None:
+        """The organisation whose dead letter an unreadable record is."""
+        return error.org if self.parse is not None else _org_of(key)
 
 
 @dataclass
@@ -232,10 +238,11 @@ class BatchConsumer:
                 kafka_offset=record.offset,
                 consumer_group=self._group_id,
             )
+            subscription = self._subscriptions[record.topic]
             try:
-                envelope = self._subscriptions[record.topic].read(headers, record.value)
+                envelope = await subscription.read(headers, record.value)
             except UnparseableEvent as error:
-                await self._dead_letter(record, str(error), span)
+                await self._dead_letter(record, str(error), span, subscription.owner(error, record.key))
                 continue
             # Whatever the handler publishes continues this span's trace.
             messages.append(_Message(record, replace(envelope, trace_carrier=span_carrier(span)), span))
@@ -257,12 +264,13 @@ class BatchConsumer:
                 if isinstance(single, dict):
                     await self._settle([message], single)
                 else:
-                    await self._dead_letter(message.record, single, message.span)
+                    await self._dead_letter(message.record, single, message.span, message.envelope.data.org)
 
     async def _settle(self, messages: Sequence[_Message], rejected: dict[str, str]) -> None:
         for message in messages:
             if message.envelope.id in rejected:
-                await self._dead_letter(message.record, rejected[message.envelope.id], message.span)
+                reason = rejected[message.envelope.id]
+                await self._dead_letter(message.record, reason, message.span, message.envelope.data.org)
             else:
                 self._finish([message], "processed")
 
@@ -308,12 +316,14 @@ class BatchConsumer:
             EVENTS_CONSUMED.labels(self._service, message.record.topic, outcome).inc()
             message.span.end()
 
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str, span: Span) -> None:
-        """Send the record to its dead-letter topic with the reason, and keep a copy to list and replay."""
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, span: Span, org: str | None
+    ) -> None:
+        """Send the record to its dead-letter topic with the reason, and keep a copy for ``org`` to list and replay."""
         topic = dead_letter_topic(record.topic)
         # Redacted (the service's hook) and without credentials, on the topic and in the database alike.
         document = dead_letter_document(
-            org=_org_of(record.key),
+            org=org,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,

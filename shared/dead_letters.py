@@ -16,7 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pymongo import ASCENDING, IndexModel
 
-from shared.auth import CurrentPrincipal
+from shared.auth import TOKEN_HEADER, CurrentPrincipal
+from shared.events import SIGNED_TOPICS
 from shared.ids import new_id
 from shared.inbox import Inbox
 from shared.pagination import (
@@ -160,9 +161,13 @@ def dead_letter_router(service: str) -> APIRouter:
 
     @router.post("/{dead_letter_id}/replay")
     async def replay_dead_letter(
-        dead_letter_id: str, runtime: RuntimeDep, principal: CurrentPrincipal
+        dead_letter_id: str, request: Request, runtime: RuntimeDep, principal: CurrentPrincipal
     ) -> dict[str, Any]:
-        """Publish the message again on its original topic (after the cause was fixed)."""
+        """Publish the message again on its original topic (after the cause was fixed).
+
+        A record of a topic integrations sign (``feedback.ingest``) kept no token: the replay carries the
+        replaying admin's, so it is taken in as theirs, in their organisation.
+        """
         query = {"_id": dead_letter_id, "org": principal.org}
         document = await find_or_404(runtime.db, DEAD_LETTERS, query, kind="dead letter", ident=dead_letter_id)
         headers = [
@@ -170,6 +175,8 @@ def dead_letter_router(service: str) -> APIRouter:
             for name, value in document.get("headers", [])
             if not name.startswith(REPLAY_DROPS_HEADERS)
         ]
+        if document["topic"] in SIGNED_TOPICS:
+            headers.append((TOKEN_HEADER, request.headers["authorization"].encode()))
         key = bytes(document["key"]) if document.get("key") is not None else None
         # A message its handler refused had its id recorded, so that a redelivery changes nothing; the
         # replay after a fix must be handled, once: forget the id (handling records it again).

@@ -320,8 +320,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ActionUpdated,
     )
 }
+# Topics that integrations produce onto: each record carries its producer's bearer token (header
+# ``authorization``), which alone says whose data it is.
+SIGNED_TOPICS = frozenset({"feedback.ingest"})
 TOPICS: tuple[str, ...] = (
-    "feedback.ingest",
+    *sorted(SIGNED_TOPICS),
     *sorted({cls.topic for cls in EVENT_TYPES.values()}),
 )
 
@@ -332,7 +335,15 @@ def dead_letter_topic(topic: str) -> str:
 
 
 class UnparseableEvent(ValueError):
-    """A record that is not a valid event of a known type; it goes to the dead-letter topic."""
+    """A record that is not a valid event of a known type; it goes to the dead-letter topic.
+
+    ``org`` names the organisation a signed record proved it came from (its producer's token), whose
+    dead letter it then is; None when it proved none.
+    """
+
+    def __init__(self, reason: str, *, org: str | None = None) -> None:
+        super().__init__(reason)
+        self.org = org
 
 
 E = TypeVar("E", bound=Event)

@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Request
 from pymongo import AsyncMongoClient, IndexModel
 
+from shared.asyncapi import IntakeChannel
 from shared.consumer import BatchConsumer, Subscription
 from shared.dead_letters import DeadLetterRedaction, keep_as_is
 from shared.events import dead_letter_topic
@@ -77,6 +78,8 @@ class ServiceDefinition(Generic[S]):
     # The handler of each kind of durable timer the service schedules (shared/scheduler.py).
     jobs: Callable[[Runtime[S]], Mapping[str, JobHandler]] = _no_jobs
     description: str = ""
+    # Topics consumed from integrations (feedback.ingest), documented in the service's AsyncAPI document.
+    intake: Sequence[IntakeChannel] = ()
     # Replaces personal data in what a dead letter keeps (feedback: the raw customer reference).
     # How dead letters of this service are stripped of personal data, made from the running service (its keys).
     dead_letter_redaction: Callable[[Runtime[S]], DeadLetterRedaction] = lambda runtime: keep_as_is

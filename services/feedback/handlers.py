@@ -13,52 +13,91 @@ from services.feedback.domain import Rejected, pseudonym
 from services.feedback.models import FeedbackIngested, FeedbackIngestIn
 from services.feedback.service import intake
 from services.feedback.settings import FeedbackSettings
+from shared.access import access_row
+from shared.auth import TOKEN_HEADER, Principal, TokenVerifier, bearer_token
 from shared.consumer import BatchContext
 from shared.dead_letters import DeadLetterRedaction, Redacted
 from shared.events import TRACE_HEADERS, Envelope, UnparseableEvent
-from shared.problems import validation_errors
+from shared.problems import Problem, validation_errors
+from shared.tree import in_subtree
 
 INGEST_TYPE = FeedbackIngested.type_name()
 STRUCTURED = "application/cloudevents+json"
 
 
-def ingest_parser(settings: FeedbackSettings) -> Callable[[dict[str, str], bytes | None], Envelope[FeedbackIngested]]:
-    """Read a ``feedback.ingest`` record (CloudEvents binary or structured mode) and apply the stateless rules.
+def ingest_parser(
+    settings: FeedbackSettings, verifier: TokenVerifier
+) -> Callable[[dict[str, str], bytes | None], Awaitable[Envelope[FeedbackIngested]]]:
+    """Read a ``feedback.ingest`` record (CloudEvents binary or structured mode), check its token, apply the rules.
 
-    What fails here goes to ``feedback.ingest.dlq`` at once, with the reason, without retries.
+    The record proves its tenant as a REST request does: the integration's bearer token in the record
+    header ``authorization``, verified by the same verifier; the organisation and the subtrees come from
+    the token, never from the payload. What fails here goes to ``feedback.ingest.dlq`` at once, with the
+    reason, without retries, as the dead letter of the organisation the token proved (none without one).
     """
+    intake_access = access_row("feedback", "post_feedback")
+    assert intake_access is not None, "the role table has a row for posting feedback"
 
-    def parse(headers: dict[str, str], value: bytes | None) -> Envelope[FeedbackIngested]:
-        attributes, payload = _cloudevent(headers, value)
-        if not attributes.get("id"):
-            raise UnparseableEvent("missing CloudEvents attribute id")
-        if attributes.get("type") != INGEST_TYPE:
-            raise UnparseableEvent(f"unknown event type {attributes.get('type')!r}; expected {INGEST_TYPE!r}")
+    async def parse(headers: dict[str, str], value: bytes | None) -> Envelope[FeedbackIngested]:
+        principal = await _producer(verifier, headers)
+        if not intake_access.allows(principal):
+            raise UnparseableEvent(
+                f"the token's roles ({', '.join(sorted(principal.roles))}) may not post feedback", org=principal.org
+            )
         try:
-            feedback_in = FeedbackIngestIn.model_validate(payload)
-            intake.check_submission(settings, feedback_in, now=datetime.now(UTC))
-        except ValidationError as error:
-            raise UnparseableEvent(f"invalid feedback: {_reasons(validation_errors(error.errors()))}") from error
-        except Rejected as error:
-            raise UnparseableEvent(f"invalid feedback: {error.field}: {error.reason}") from error
-        try:
-            time = datetime.fromisoformat(attributes["time"]) if attributes.get("time") else datetime.now(UTC)
-        except ValueError as error:
-            raise UnparseableEvent(f"invalid CloudEvents time {attributes['time']!r}") from error
-        return Envelope(
-            data=FeedbackIngested(
-                org=feedback_in.org,
-                unit_id=feedback_in.unit_id or feedback_in.unit_code or "",
-                unit_path="",  # resolved by the handler, which reads the units
-                feedback=feedback_in,
-            ),
-            source=attributes.get("source", "unknown"),
-            id=attributes["id"],
-            time=time,
-            trace_carrier={name: headers[name] for name in TRACE_HEADERS if name in headers},
-        )
+            return _envelope(settings, principal, headers, value)
+        except UnparseableEvent as error:
+            raise UnparseableEvent(str(error), org=principal.org) from error
 
     return parse
+
+
+async def _producer(verifier: TokenVerifier, headers: dict[str, str]) -> Principal:
+    """Who produced the record: the principal of the bearer token in its ``authorization`` header."""
+    value = next((v for name, v in headers.items() if name.lower() == TOKEN_HEADER), None)
+    token = bearer_token(value)
+    if token is None:
+        raise UnparseableEvent(f"no integration token: send the record header {TOKEN_HEADER}: Bearer <token>")
+    try:
+        return await verifier.principal(token)
+    except Problem as problem:
+        raise UnparseableEvent(f"invalid integration token: {problem}") from problem
+
+
+def _envelope(
+    settings: FeedbackSettings, principal: Principal, headers: dict[str, str], value: bytes | None
+) -> Envelope[FeedbackIngested]:
+    attributes, payload = _cloudevent(headers, value)
+    if not attributes.get("id"):
+        raise UnparseableEvent("missing CloudEvents attribute id")
+    if attributes.get("type") != INGEST_TYPE:
+        raise UnparseableEvent(f"unknown event type {attributes.get('type')!r}; expected {INGEST_TYPE!r}")
+    try:
+        feedback_in = FeedbackIngestIn.model_validate(payload)
+        intake.check_submission(settings, feedback_in, now=datetime.now(UTC))
+    except ValidationError as error:
+        raise UnparseableEvent(f"invalid feedback: {_reasons(validation_errors(error.errors()))}") from error
+    except Rejected as error:
+        raise UnparseableEvent(f"invalid feedback: {error.field}: {error.reason}") from error
+    if feedback_in.org not in (None, principal.org):
+        raise UnparseableEvent(f"the feedback names organisation {feedback_in.org!r}, its token another")
+    try:
+        time = datetime.fromisoformat(attributes["time"]) if attributes.get("time") else datetime.now(UTC)
+    except ValueError as error:
+        raise UnparseableEvent(f"invalid CloudEvents time {attributes['time']!r}") from error
+    return Envelope(
+        data=FeedbackIngested(
+            org=principal.org,
+            scopes=principal.scopes,
+            unit_id=feedback_in.unit_id or feedback_in.unit_code or "",
+            unit_path="",  # resolved by the handler, which reads the units
+            feedback=feedback_in,
+        ),
+        source=attributes.get("source", "unknown"),
+        id=attributes["id"],
+        time=time,
+        trace_carrier={name: headers[name] for name in TRACE_HEADERS if name in headers},
+    )
 
 
 def _cloudevent(headers: dict[str, str], value: bytes | None) -> tuple[dict[str, str], Any]:
@@ -98,19 +137,20 @@ def ingest_handler(
     """
 
     async def handle(envelopes: Sequence[Envelope[FeedbackIngested]], batch: BatchContext) -> None:
-        by_org: dict[str, list[intake.Submission]] = {}
+        by_producer: dict[tuple[str, tuple[str, ...]], list[intake.Submission]] = {}
         for envelope in envelopes:
             feedback_in = envelope.data.feedback
-            by_org.setdefault(envelope.data.org, []).append(
+            by_producer.setdefault((envelope.data.org, envelope.data.scopes), []).append(
                 intake.Submission(feedback_in, feedback_in.source_id, cause=envelope)
             )
-        for org, submissions in by_org.items():
+        for (org, scopes), submissions in by_producer.items():
             outcomes = await intake.stage_feedback(
                 batch.db,
                 settings,
                 org=org,
                 submissions=submissions,
-                can_see=lambda path: True,  # an integration's event speaks for its whole organisation
+                # A unit outside the token's subtrees is answered as a missing one, as over REST.
+                can_see=_inside(scopes),
                 work=batch.unit,
                 session=batch.session,
             )
@@ -119,6 +159,10 @@ def ingest_handler(
                     batch.reject(submission.cause, f"invalid feedback: {_reasons(outcome.errors)}")
 
     return handle
+
+
+def _inside(scopes: tuple[str, ...]) -> Callable[[str], bool]:
+    return lambda path: any(in_subtree(path, scope) for scope in scopes)
 
 
 def ingest_redaction(settings: FeedbackSettings) -> DeadLetterRedaction:

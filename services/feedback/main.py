@@ -8,10 +8,12 @@ from typing import Any
 
 from services.feedback import enrichment, legacy_storage, repository
 from services.feedback.dependencies import FeedbackRuntime
-from services.feedback.handlers import ingest_handler, ingest_parser, ingest_redaction
-from services.feedback.models import FeedbackIngested
+from services.feedback.handlers import INGEST_TYPE, ingest_handler, ingest_parser, ingest_redaction
+from services.feedback.models import FeedbackIngested, FeedbackIngestIn
 from services.feedback.settings import FeedbackSettings
 from services.feedback.views import router
+from shared.asyncapi import IntakeChannel
+from shared.auth import TokenVerifier
 from shared.consumer import Subscription
 from shared.events import FeedbackErased, FeedbackReceived, UnitChanged
 from shared.runtime import ServiceDefinition
@@ -20,7 +22,8 @@ from shared.runtime import ServiceDefinition
 def subscriptions(runtime: FeedbackRuntime) -> Sequence[Subscription[Any]]:
     """The topics the feedback service consumes: raw feedback from integrations."""
     settings = runtime.settings
-    return [Subscription(FeedbackIngested, ingest_handler(settings), parse=ingest_parser(settings))]
+    parse = ingest_parser(settings, TokenVerifier(runtime.platform))
+    return [Subscription(FeedbackIngested, ingest_handler(settings), parse=parse)]
 
 
 async def on_start(runtime: FeedbackRuntime) -> None:
@@ -46,5 +49,15 @@ DEFINITION = ServiceDefinition(
     indexes=repository.INDEXES,
     publishes=[FeedbackReceived.topic, FeedbackErased.topic, UnitChanged.topic],
     on_start=on_start,
+    intake=[
+        IntakeChannel(
+            FeedbackIngested.topic,
+            INGEST_TYPE,
+            FeedbackIngestIn,
+            "Feedback from integrations, one CloudEvent a record, signed by the integration's token (record header"
+            " authorization); the organisation and subtrees are the token's. What cannot be taken in goes to"
+            " feedback.ingest.dlq with the reason.",
+        )
+    ],
     dead_letter_redaction=lambda runtime: ingest_redaction(runtime.settings),
 )

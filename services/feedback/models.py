@@ -165,15 +165,21 @@ class FeedbackCreate(Strict):
 
 
 class FeedbackIngestIn(FeedbackCreate):
-    """A feedback produced onto ``feedback.ingest``: the REST body plus its organisation (no token there)."""
+    """A feedback produced onto ``feedback.ingest``: the REST body; the record's token says whose it is."""
 
-    org: str = Field(min_length=1, max_length=100)
+    org: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Optional; if given, the token's organisation"
+    )
 
 
 class FeedbackIngested(Event):
-    """A raw feedback from an integration on ``feedback.ingest``, before its unit is resolved."""
+    """A raw feedback from an integration on ``feedback.ingest``, before its unit is resolved.
+
+    ``org`` and ``scopes`` are the producer's, from the token its record carried.
+    """
 
     topic: ClassVar[str] = "feedback.ingest"
+    scopes: tuple[str, ...]
     feedback: FeedbackCreate
 
 

@@ -16,6 +16,7 @@ from services.feedback.main import DEFINITION as FEEDBACK
 from services.improvement.main import DEFINITION as IMPROVEMENT
 from services.scoring.main import DEFINITION as SCORING
 from shared.app import create_app
+from shared.events import SIGNED_TOPICS
 from shared.runtime import ServiceDefinition
 from shared.storage import DEAD_LETTERS
 from tests.harness import RunningService, Stack, eventually, produce, unique
@@ -38,6 +39,10 @@ async def services(stack: Stack) -> AsyncIterator[dict[str, RunningService]]:
         await service.stop()
 
 
+def signed(stack: Stack, org: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {stack.token(org, 'integration')}"}
+
+
 async def test_a_malformed_record_on_each_consumed_topic__is_dead_lettered_with_its_reason(stack: Stack, services):
     org = unique("org")
     expected: dict[str, set[str]] = {}
@@ -52,6 +57,8 @@ async def test_a_malformed_record_on_each_consumed_topic__is_dead_lettered_with_
                     "ce_specversion": "1.0",
                     "ce_id": str(uuid.uuid4()),
                     "ce_type": subscription.event.type_name(),
+                    # An integration's topic takes only signed records: this one is signed, and still poison.
+                    **(signed(stack, org) if subscription.topic in SIGNED_TOPICS else {}),
                 },
             )
             expected.setdefault(name, set()).add(subscription.topic)
@@ -84,6 +91,7 @@ async def test_a_feedback_for_a_unit_not_yet_created__replays_once_after_the_fix
             "ce_id": event_id,
             "ce_type": "qualityloop.feedback.ingest.v1",
             "ce_source": "/crm",
+            **signed(stack, org),
         },
     )
     async with httpx.AsyncClient(base_url=feedback.url, headers=headers, timeout=30) as http:
@@ -94,6 +102,7 @@ async def test_a_feedback_for_a_unit_not_yet_created__replays_once_after_the_fix
 
         dead = await eventually(dead_letter, timeout=60)
         assert "unit" in dead["reason"]
+        assert "authorization" not in dead["headers"], "a dead letter never keeps the producer's token"
 
         # The fix: the unit is created; the dead letter is replayed, twice by mistake.
         created = await http.post("/api/v1/units", json={"id": "b-late", "name": "late branch"})

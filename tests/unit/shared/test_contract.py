@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.feedback.main import DEFINITION as FEEDBACK
 from shared.asyncapi import asyncapi_document
 from shared.events import (
     EVENT_TYPES,
@@ -69,3 +70,18 @@ def test_asyncapi__describes_every_event_and_its_dead_letter_channel():
         assert f"{model.topic}.dlq" in document["channels"]
         schema = document["components"]["messages"][model.__name__]["payload"]
         assert {"org", "unit_id", "unit_path"} <= set(schema["properties"])
+
+
+def test_asyncapi__documents_the_intake_topic_a_service_consumes_from_integrations():
+    document = asyncapi_document(FEEDBACK.intake)
+    channel = document["channels"]["feedback.ingest"]
+    assert "feedback.ingest.dlq" in document["channels"]
+    binary, structured = (document["components"]["messages"][m] for m in sorted(channel["messages"]))
+    assert "authorization" in binary["headers"]["required"]
+    assert binary["headers"]["properties"]["ce_type"]["const"] == "qualityloop.feedback.ingest.v1"
+    assert structured["contentType"] == "application/cloudevents+json"
+    assert structured["payload"]["properties"]["data"] == binary["payload"]
+    payload = document["components"]["schemas"]["FeedbackIngestIn"]
+    assert {"unit_id", "channel", "ratings", "org"} <= set(payload["properties"])
+    assert "org" not in payload.get("required", [])
+    assert "feedback.ingest" not in asyncapi_document()["channels"]
