@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -296,19 +296,6 @@ async def authenticate(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-
-
-def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """FastAPI dependency factory: the principal, if it holds one of ``roles``; 403 otherwise."""
-    allowed = frozenset(roles) | {"admin"}
-
-    # Async, like authenticate: FastAPI runs plain functions in a thread pool, a hop per request.
-    async def check(principal: CurrentPrincipal) -> Principal:
-        if not principal.roles & allowed:
-            raise Problem(403, "Forbidden", f"this needs one of the roles: {', '.join(sorted(allowed))}")
-        return principal
-
-    return check
 
 
 def issue_token(

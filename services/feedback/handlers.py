@@ -88,6 +88,7 @@ def _envelope(
     return Envelope(
         data=FeedbackIngested(
             org=principal.org,
+            submitted_by=principal.subject,
             scopes=principal.scopes,
             unit_id=feedback_in.unit_id or feedback_in.unit_code or "",
             unit_path="",  # resolved by the handler, which reads the units
@@ -137,17 +138,18 @@ def ingest_handler(
     """
 
     async def handle(envelopes: Sequence[Envelope[FeedbackIngested]], batch: BatchContext) -> None:
-        by_producer: dict[tuple[str, tuple[str, ...]], list[intake.Submission]] = {}
+        by_producer: dict[tuple[str, str, tuple[str, ...]], list[intake.Submission]] = {}
         for envelope in envelopes:
-            feedback_in = envelope.data.feedback
-            by_producer.setdefault((envelope.data.org, envelope.data.scopes), []).append(
+            feedback_in, event = envelope.data.feedback, envelope.data
+            by_producer.setdefault((event.org, event.submitted_by, event.scopes), []).append(
                 intake.Submission(feedback_in, feedback_in.source_id, cause=envelope)
             )
-        for (org, scopes), submissions in by_producer.items():
+        for (org, submitted_by, scopes), submissions in by_producer.items():
             outcomes = await intake.stage_feedback(
                 batch.db,
                 settings,
                 org=org,
+                submitted_by=submitted_by,
                 submissions=submissions,
                 # A unit outside the token's subtrees is answered as a missing one, as over REST.
                 can_see=_inside(scopes),

@@ -175,10 +175,12 @@ class FeedbackIngestIn(FeedbackCreate):
 class FeedbackIngested(Event):
     """A raw feedback from an integration on ``feedback.ingest``, before its unit is resolved.
 
-    ``org`` and ``scopes`` are the producer's, from the token its record carried.
+    ``org``, ``submitted_by`` (the token's subject) and ``scopes`` are the producer's, from the token its
+    record carried.
     """
 
     topic: ClassVar[str] = "feedback.ingest"
+    submitted_by: str
     scopes: tuple[str, ...]
     feedback: FeedbackCreate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from services.feedback import repository
 from services.feedback.dependencies import RuntimeDep
@@ -26,17 +26,15 @@ from services.feedback.models import (
     UnitUpdate,
 )
 from services.feedback.service import erasure, intake, reads, unit_import, units
-from shared.auth import CurrentPrincipal, Principal, require_role
+from shared.auth import CurrentPrincipal
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/api/v1")
-Admin = Annotated[Principal, Depends(require_role("admin"))]
-Poster = Annotated[Principal, Depends(require_role("integration", "quality_manager", "unit_manager"))]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 @router.post("/units", status_code=status.HTTP_201_CREATED, response_model=UnitRead, tags=["units"])
-async def create_unit(unit_in: UnitCreate, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
+async def create_unit(unit_in: UnitCreate, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Add a unit to the organisation's tree."""
     unit = await units.create_unit(runtime, principal=principal, unit_in=unit_in)
     return repository.unit_read(unit)
@@ -59,7 +57,7 @@ async def create_unit(unit_in: UnitCreate, runtime: RuntimeDep, principal: Admin
         }
     },
 )
-async def import_units(request: Request, runtime: RuntimeDep, principal: Admin) -> ImportResult:
+async def import_units(request: Request, runtime: RuntimeDep, principal: CurrentPrincipal) -> ImportResult:
     """Add a whole tree (JSON or CSV, parents in any order): all rows or none, with a per-row error report."""
     rows = unit_import.read_import(request.headers.get("content-type", ""), await request.body())
     return ImportResult(created=await unit_import.import_units(runtime, principal=principal, rows=rows))
@@ -72,14 +70,16 @@ async def get_unit(unit_id: str, runtime: RuntimeDep, principal: CurrentPrincipa
 
 
 @router.patch("/units/{unit_id}", response_model=UnitRead, tags=["units"])
-async def update_unit(unit_id: str, unit_in: UnitUpdate, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
+async def update_unit(
+    unit_id: str, unit_in: UnitUpdate, runtime: RuntimeDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
     """Rename a unit, change its kind or external code, or move it (``parent_id``) with its whole subtree."""
     unit = await units.update_unit(runtime, principal=principal, unit_id=unit_id, unit_in=unit_in)
     return repository.unit_read(unit)
 
 
 @router.post("/units/{unit_id}/deactivate", response_model=UnitRead, tags=["units"])
-async def deactivate_unit(unit_id: str, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
+async def deactivate_unit(unit_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Deactivate a unit: it takes no more feedback."""
     return repository.unit_read(await units.deactivate_unit(runtime, principal=principal, unit_id=unit_id))
 
@@ -107,7 +107,7 @@ async def post_feedback(
     feedback_in: FeedbackCreate,
     response: Response,
     runtime: RuntimeDep,
-    principal: Poster,
+    principal: CurrentPrincipal,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Accept one feedback; repeating it under the same id answers the first result."""
@@ -120,7 +120,7 @@ async def post_feedback(
 
 
 @router.post("/feedback/batch", response_model=BatchResult, tags=["feedback"])
-async def post_feedback_batch(batch_in: BatchCreate, runtime: RuntimeDep, principal: Poster) -> BatchResult:
+async def post_feedback_batch(batch_in: BatchCreate, runtime: RuntimeDep, principal: CurrentPrincipal) -> BatchResult:
     """Accept up to 1,000 feedback in one transaction, with a result per item."""
     outcomes = await intake.create_feedback_batch(runtime, principal=principal, items=batch_in.items)
     results = [
@@ -137,7 +137,7 @@ async def post_feedback_batch(batch_in: BatchCreate, runtime: RuntimeDep, princi
 
 
 @router.post("/erasures", status_code=status.HTTP_201_CREATED, response_model=ErasureRead, tags=["erasures"])
-async def create_erasure(erasure_in: ErasureCreate, runtime: RuntimeDep, principal: Admin) -> dict[str, Any]:
+async def create_erasure(erasure_in: ErasureCreate, runtime: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Erase every feedback of one customer and tell the other services."""
     return repository.erasure_read(await erasure.create_erasure(runtime, principal=principal, erasure_in=erasure_in))
 

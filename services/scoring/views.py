@@ -23,7 +23,7 @@ from services.scoring.models import (
     ScoreRead,
     SeriesRead,
 )
-from shared.auth import CurrentPrincipal, Principal, require_role
+from shared.auth import CurrentPrincipal
 from shared.contract import Moment
 from shared.events import IndicatorScore
 from shared.problems import Problem, validation_errors
@@ -34,7 +34,6 @@ Period = Annotated[str, Query(pattern=f"^({'|'.join(READ_PERIODS)})$")]
 SeriesPeriod = Annotated[str, Query(pattern=f"^({'|'.join(p for p in PERIODS if p != 'all')})$")]
 Indicator = Annotated[str, Query(description="An indicator id of the index system, or composite")]
 Format = Annotated[Literal["json", "csv"] | None, Query(description="csv, or send Accept: text/csv")]
-IndexSystemEditor = Annotated[Principal, Depends(require_role("quality_manager"))]
 FIGURE_COLUMNS = list(IndicatorScore.model_fields)
 
 
@@ -54,7 +53,7 @@ async def current_index_system(runtime: RuntimeDep, principal: CurrentPrincipal)
 
 @router.put("/index-systems/current", response_model=IndexSystemRead, tags=["index-systems"])
 async def change_index_system(
-    index_system_in: IndexSystemUpdate, runtime: RuntimeDep, principal: IndexSystemEditor
+    index_system_in: IndexSystemUpdate, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> IndexSystemRead:
     """Set a new version of the index system (weights direct or by AHP, CR < 0.1) and the minimum sample size."""
     try:

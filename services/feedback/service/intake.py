@@ -79,12 +79,15 @@ async def stage_feedback(
     settings: FeedbackSettings,
     *,
     org: str,
+    submitted_by: str,
     submissions: Sequence[Submission],
     can_see: Callable[[str], bool],
     work: UnitOfWork,
     session: AsyncClientSession | None = None,
 ) -> list[Outcome]:
     """Decide each submission and stage the accepted ones with their events in ``work``.
+
+    ``submitted_by`` (the token's subject) is kept with each feedback: an integration reads back only its own.
 
     Earlier feedback and units are read in one query each; comments are enriched in one worker
     thread (jieba and snownlp are CPU-bound and would stall the event loop).
@@ -124,6 +127,7 @@ async def stage_feedback(
     enriched = await _enrich([c.comment for c in checked.values()])
     for (index, item), enriched_item in zip(checked.items(), enriched, strict=True):
         document = _feedback_document(settings, org, item, enriched_item, received_at=now)
+        document["submitted_by"] = submitted_by
         repository.create_feedback(work, document)
         work.publish(FeedbackReceived.from_feedback(document), cause=item.submission.cause)
         outcomes[index] = Outcome("accepted", document)
@@ -205,7 +209,13 @@ async def _take_in(
     for attempt in range(2):
         work = runtime.unit_of_work()
         outcomes = await stage_feedback(
-            runtime.db, settings, org=principal.org, submissions=submissions, can_see=principal.can_see, work=work
+            runtime.db,
+            settings,
+            org=principal.org,
+            submitted_by=principal.subject,
+            submissions=submissions,
+            can_see=principal.can_see,
+            work=work,
         )
         if not work.envelopes:
             return outcomes

@@ -12,11 +12,14 @@ from shared.auth import Principal
 from shared.problems import NotFound
 from shared.storage import Document
 
+# A token with no role beyond these reads back its own submissions only (the role table lets it read no list).
+INTEGRATION_ONLY = frozenset({"integration"})
+
 
 async def get_feedback(runtime: FeedbackRuntime, *, principal: Principal, feedback_id: str) -> Document:
-    """One feedback inside the caller's scopes, or 404."""
+    """One feedback inside the caller's scopes, or 404; an integration sees only what it submitted itself."""
     feedback = await repository.get_feedback(runtime.db, principal=principal, feedback_id=feedback_id)
-    if feedback is None:
+    if feedback is None or (principal.roles <= INTEGRATION_ONLY and feedback.get("submitted_by") != principal.subject):
         raise NotFound("feedback", feedback_id)
     return feedback
 

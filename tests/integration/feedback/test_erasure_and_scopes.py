@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from shared.auth import issue_token
 from tests.harness import RunningService, Stack, unique
 from tests.integration.feedback.conftest import make_tree, received
 
@@ -76,3 +77,26 @@ async def test_roles__a_token_without_the_needed_role_gets_403(stack: Stack, fee
         assert (await http.post("/api/v1/feedback/batch", json={"items": [body]})).status_code == 403
         assert (await http.post("/api/v1/units", json={"id": "x", "name": "x"})).status_code == 403
         assert (await http.get("/api/v1/units/b-001")).status_code == 200
+
+
+async def test_an_integration__reads_back_what_it_submitted_and_nothing_else(
+    stack: Stack, feedback_service: RunningService, org_client: tuple[str, httpx.AsyncClient]
+) -> None:
+    org, admin = org_client
+
+    def integration(subject: str) -> httpx.AsyncClient:
+        token = issue_token(stack.private_key.read_bytes(), org=org, roles=["integration"], subject=subject)
+        return httpx.AsyncClient(base_url=feedback_service.url, headers={"Authorization": f"Bearer {token}"})
+
+    body = {"unit_id": "b-001", "channel": "kiosk", "ratings": {"csat": 4}}
+    async with integration("pos-system") as pos, integration("survey-tool") as survey:
+        posted = await pos.post("/api/v1/feedback", json=body)
+        assert posted.status_code == 201, posted.text
+        by_admin = (await admin.post("/api/v1/feedback", json=body)).json()
+        own = await pos.get(f"/api/v1/feedback/{posted.json()['id']}")
+        assert own.status_code == 200 and own.json()["ratings"]["csat"] == 4
+        # Another integration of the organisation, or the admin's feedback: as missing as an unknown id.
+        assert (await survey.get(f"/api/v1/feedback/{posted.json()['id']}")).status_code == 404
+        assert (await pos.get(f"/api/v1/feedback/{by_admin['id']}")).status_code == 404
+        assert (await pos.get("/api/v1/feedback")).status_code == 403
+    assert (await admin.get(f"/api/v1/feedback/{posted.json()['id']}")).status_code == 200

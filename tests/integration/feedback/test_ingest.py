@@ -67,6 +67,9 @@ async def test_ingest__binary_event_is_stored_and_published(
     assert (stored["unit_path"], stored["source_id"], stored["ratings"]["csat"]) == ("north/b-001", "k-1", 1)
     event = await received(stack, stored["id"])
     assert (event["org"], event["unit_id"], event["kind"]) == (org, "b-001", "rating")
+    # The integration that produced it reads it back over REST, as what it submitted.
+    own = await http.get(f"/api/v1/feedback/{stored['id']}", headers=stack.headers(org, "integration"))
+    assert own.status_code == 200, own.text
 
 
 # Structured mode is recognised by its content type, or by the event's own shape when a producer sets none.
