@@ -37,6 +37,23 @@ class RuleCommon(BaseModel):
 class ThresholdRuleCreate(RuleCommon, threshold.Params):
     """A static threshold rule."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "CSAT floor",
+                    "indicator": "csat",
+                    "period": "day",
+                    "threshold": 60,
+                    "clear_bound": 65,
+                    "min_samples": 5,
+                    "level": "orange",
+                    "scope": "north",
+                }
+            ]
+        }
+    )
+
 
 class BaselineRuleCreate(RuleCommon, baseline.Params):
     """A drop-against-baseline rule."""
@@ -48,6 +65,20 @@ class SpcRuleCreate(RuleCommon, spc.Params):
 
 class EventRuleCreate(RuleCommon, event.Params):
     """A rule on single feedback."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Serious complaint",
+                    "kind": "event",
+                    "match": "complaint",
+                    "severity_at_least": "serious",
+                    "level": "red",
+                }
+            ]
+        }
+    )
 
 
 class BurnRateRuleCreate(RuleCommon, burn_rate.Params):
@@ -205,6 +236,19 @@ class Counts(BaseModel):
 
 class SilenceCreate(SilenceSpec):
     """A silence: which alerts (matchers) and when (absolute, weekly, calendar)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "matchers": {"scope": "north/b-001"},
+                    "weekly": [{"days": [5, 6]}],
+                    "timezone": "Asia/Shanghai",
+                    "comment": "装修",
+                }
+            ]
+        }
+    )
 
 
 class SilenceRead(SilenceCreate):

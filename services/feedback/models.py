@@ -101,6 +101,14 @@ class AuditIn(Strict):
 class UnitCreate(Strict):
     """A new unit of the organisation's tree."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "b-001", "name": "北京一分行", "kind": "branch", "parent_id": "north", "external_code": "BJ001"}
+            ]
+        }
+    )
+
     id: str = Field(pattern=UNIT_ID_PATTERN, description="Unique within the organisation; a segment of the path")
     name: str = Field(min_length=1, max_length=200)
     kind: str = Field(default="branch", min_length=1, max_length=40)
@@ -146,6 +154,28 @@ class UnitRead(BaseModel):
 
 class FeedbackCreate(Strict):
     """A customer's feedback about one unit."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "unit_id": "b-001",
+                    "channel": "kiosk",
+                    "ratings": {"csat": 4, "nps": 9},
+                    "comment": "排队时间有点长，但柜员很耐心",
+                    "source_id": "kiosk-7-000123",
+                    "customer_ref": "cust-42",
+                },
+                {
+                    "unit_code": "BJ001",
+                    "channel": "call_centre",
+                    "kind": "complaint",
+                    "comment": "柜员态度很差",
+                    "complaint": {"category": "staff attitude", "severity": "serious"},
+                },
+            ]
+        }
+    )
 
     unit_id: str | None = Field(default=None, description="The unit's id")
     unit_code: str | None = Field(default=None, description="Or the unit's external code")
@@ -267,6 +297,19 @@ class FeedbackCounts(BaseModel):
 
 class BatchCreate(Strict):
     """Up to 1,000 feedback; each item is validated on its own so one bad item never loses the others."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"unit_id": "b-001", "channel": "app", "ratings": {"csat": 5}, "source_id": "app-1"},
+                        {"unit_id": "b-002", "channel": "web", "ratings": {"ces": 2}, "source_id": "web-9"},
+                    ]
+                }
+            ]
+        }
+    )
 
     items: list[dict[str, Any]] = Field(
         min_length=1, max_length=MAX_BATCH, description="Each item is a FeedbackCreate body"

@@ -49,6 +49,20 @@ class ResponsibilityBase(Strict):
 class ResponsibilityCreate(ResponsibilityBase):
     """A new entry."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "scope": "north/b-001",
+                    "responsible": "li.wei",
+                    "accountable": "wang.fang",
+                    "informed": ["quality.duty"],
+                    "people": [{"id": "li.wei", "name": "李伟", "contacts": {"email": "li.wei@example.com"}}],
+                }
+            ]
+        }
+    )
+
 
 class ResponsibilityUpdate(Changes):
     """Changes to an entry; fields left out stay as they are, ``accountable`` may be removed (null)."""
@@ -150,6 +164,21 @@ class OrgSettingsRead(BaseModel):
 
 class ActionCreate(Strict):
     """An action opened by hand."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "unit_id": "b-001",
+                    "title": "午间增开一个窗口",
+                    "level": "orange",
+                    "priority": "high",
+                    "indicator": "csat",
+                    "clear_bound": 65,
+                }
+            ]
+        }
+    )
 
     unit_id: Name
     title: Name
@@ -296,6 +325,18 @@ class TargetIn(Strict):
 class PlanCreate(Strict):
     """A new improvement plan (PDCA)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "CSAT back to 80",
+                    "unit_id": "b-001",
+                    "target": {"indicator": "csat", "value": 80, "date": "2027-03-31", "baseline": 62},
+                }
+            ]
+        }
+    )
+
     title: Name
     description: Text = ""
     unit_id: Name
@@ -372,6 +413,22 @@ class RiskBase(Strict):
 
 class RiskCreate(RiskBase):
     """A new risk."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "午间客流高峰",
+                    "scope": "north",
+                    "likelihood": 4,
+                    "impact": 3,
+                    "indicators": ["csat"],
+                    "owner": "wang.fang",
+                    "playbook": [{"title": "调配备岗柜员", "assignee": "responsible", "due_in_hours": 4}],
+                }
+            ]
+        }
+    )
 
 
 class RiskUpdate(Changes):

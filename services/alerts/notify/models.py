@@ -22,7 +22,23 @@ SEALED, MASKED = "sealed", "masked"
 class ChannelCreate(BaseModel):
     """A channel: where notifications about alerts in a unit subtree, at some levels, go."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "North region duty webhook",
+                    "scope": "north",
+                    "levels": ["orange", "red"],
+                    "config": {
+                        "type": "webhook",
+                        "url": "https://hooks.example.com/qualityloop",
+                        "secret": "whsec_ZXhhbXBsZS1vbmx5LWRvLW5vdC11c2Uh",
+                    },
+                }
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=200)
     scope: str = Field(default="*", min_length=1, description="Unit path whose subtree's alerts it receives; *: all")

@@ -12,16 +12,10 @@ from pydantic import SecretStr
 
 from devstack.cli import SERVICES
 from shared.app import create_app
-from shared.auth import ensure_signing_key
 from shared.contract import moment_in_range
 from shared.settings import PlatformSettings
 
 METHODS = {"get", "put", "post", "patch", "delete"}
-
-
-@pytest.fixture(scope="module")
-def public_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_signing_key(tmp_path_factory.mktemp("keys"))[1]
 
 
 def _document(service: str, public_key: Path) -> dict:
