@@ -37,6 +37,7 @@ from services.alerts.notify import (
 )
 from services.alerts.pipeline import Book
 from services.alerts.silences import zone
+from shared import audit
 from shared.auth import Principal
 from shared.ids import new_id
 from shared.pagination import Page, page, public_view
@@ -140,6 +141,7 @@ async def create_rule(runtime: AlertsRuntime, principal: Principal, body: Any) -
     unit = runtime.unit_of_work()
     unit.insert(repository.RULES, rule)
     unit.insert(repository.RULE_REVISIONS, repository.stamp(rule, now))
+    audit.record(unit, principal, "create", "rule", rule["_id"], None, rule_view(rule))
     await runtime.commit(unit)
     return rule_view(rule)
 
@@ -183,7 +185,7 @@ async def update_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str
         "updated_at": now,
         "updated_by": principal.subject,
     }
-    await _save_rule(runtime, rule, now, by=principal.subject)
+    await _save_rule(runtime, rule, now, principal=principal, action="update", before=current)
     return rule_view(rule)
 
 
@@ -199,7 +201,8 @@ async def set_rule_enabled(runtime: AlertsRuntime, principal: Principal, rule_id
         "updated_at": now,
         "updated_by": principal.subject,
     }
-    await _save_rule(runtime, rule, now, by=principal.subject)
+    action = "enable" if enabled else "disable"
+    await _save_rule(runtime, rule, now, principal=principal, action=action, before=current)
     return rule_view(rule)
 
 
@@ -216,13 +219,20 @@ async def delete_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str
         "updated_at": now,
         "updated_by": principal.subject,
     }
-    await _save_rule(runtime, rule, now, by=principal.subject)
+    await _save_rule(runtime, rule, now, principal=principal, action="delete", before=current)
 
 
-async def _save_rule(runtime: AlertsRuntime, rule: Document, now: datetime, *, by: str = "system") -> None:
+async def _save_rule(
+    runtime: AlertsRuntime, rule: Document, now: datetime, *, principal: Principal, action: str, before: Document
+) -> None:
+    """Store a rule's new revision, audited; a rule disabled or deleted resolves its open alerts with it."""
+    by = principal.subject
+
     async def work(book: Book) -> None:
         repository.put(book.unit, repository.RULES, rule)
         book.unit.insert(repository.RULE_REVISIONS, repository.stamp(rule, now))
+        after = None if rule["deleted"] else rule_view(rule)
+        audit.record(book.unit, principal, action, "rule", rule["_id"], rule_view(before), after)
         if rule["enabled"]:
             return
         # A rule no longer evaluated would never clear its alerts: they resolve with it.
@@ -424,8 +434,9 @@ def silence_view(document: Document) -> dict[str, Any]:
 async def create_silence(runtime: AlertsRuntime, principal: Principal, silence_in: SilenceCreate) -> dict[str, Any]:
     """Add a silence; its matchers' subtree must lie inside the writer's scopes."""
     _within_scopes(principal, silence_in.matchers.scope, "silence")
+    silence_id = new_id("sil")
     silence = {
-        "_id": new_id("sil"),
+        "_id": silence_id,
         "org": principal.org,
         "scope": silence_in.matchers.scope,
         "spec": silence_in.model_dump(mode="json"),
@@ -435,6 +446,7 @@ async def create_silence(runtime: AlertsRuntime, principal: Principal, silence_i
     }
     unit = runtime.unit_of_work()
     unit.insert(repository.SILENCES, silence)
+    audit.record(unit, principal, "create", "silence", silence_id, None, silence_view(silence))
     await runtime.commit(unit)
     return silence_view(silence)
 
@@ -456,6 +468,8 @@ async def expire_silence(runtime: AlertsRuntime, principal: Principal, silence_i
     _within_scopes(principal, silence["scope"], "silence")
     unit = runtime.unit_of_work()
     repository.update(unit, repository.SILENCES, silence_id, {"$set": {"expired": True, "expired_at": now_utc()}})
+    before, after = silence_view(silence), silence_view({**silence, "expired": True})
+    audit.record(unit, principal, "expire", "silence", silence_id, before, after)
     # What it held back is told now rather than at the end its window would have had.
     held = await repository.list_silenced_alerts(runtime.db, principal.org, silence_id)
     for group in await repository.list_by_ids(runtime.db, repository.GROUPS, sorted({a["group_id"] for a in held})):
@@ -489,6 +503,8 @@ async def create_channel(runtime: AlertsRuntime, principal: Principal, channel_i
     document = channel_document(channel_in, box=_box(runtime), id=new_id("ch"), org=principal.org, now=now_utc())
     unit = runtime.unit_of_work()
     unit.insert(repository.CHANNELS, document)
+    # The channel as the API shows it: secrets never reach the log.
+    audit.record(unit, principal, "create", "channel", document["_id"], None, channel_view(document))
     await runtime.commit(unit)
     return channel_view(document)
 
@@ -515,8 +531,10 @@ async def update_channel(
     changes = channel_changes(channel_in, box=_box(runtime), now=now_utc())
     unit = runtime.unit_of_work()
     repository.update(unit, repository.CHANNELS, channel_id, {"$set": changes})
+    after = channel_view({**channel, **changes})
+    audit.record(unit, principal, "update", "channel", channel_id, channel_view(channel), after)
     await runtime.commit(unit)
-    return channel_view({**channel, **changes})
+    return after
 
 
 async def delete_channel(runtime: AlertsRuntime, principal: Principal, channel_id: str) -> None:
@@ -525,6 +543,7 @@ async def delete_channel(runtime: AlertsRuntime, principal: Principal, channel_i
     _within_scopes(principal, channel["scope"], "channel")
     unit = runtime.unit_of_work()
     unit.write(repository.CHANNELS, repository.delete_op(channel_id))
+    audit.record(unit, principal, "delete", "channel", channel_id, channel_view(channel), None)
     await runtime.commit(unit)
 
 
@@ -564,8 +583,11 @@ async def put_chain(runtime: AlertsRuntime, principal: Principal, level: str, ch
         "updated_at": now_utc(),
         "updated_by": principal.subject,
     }
+    before = await repository.get_one(runtime.db, repository.ESCALATIONS, document["_id"])
     unit = runtime.unit_of_work()
     repository.put(unit, repository.ESCALATIONS, document)
+    shown_before = chain_view(before) if before else None
+    audit.record(unit, principal, "update", "escalation_chain", level, shown_before, chain_view(document))
     await runtime.commit(unit)
     return chain_view(document)
 
@@ -586,9 +608,10 @@ async def get_chain(runtime: AlertsRuntime, principal: Principal, level: str) ->
 async def delete_chain(runtime: AlertsRuntime, principal: Principal, level: str) -> None:
     """Remove a level's chain: its alerts escalate no further."""
     _org_wide(principal)
-    await get_chain(runtime, principal, level)
+    before = await get_chain(runtime, principal, level)
     unit = runtime.unit_of_work()
     unit.write(repository.ESCALATIONS, repository.delete_op(repository.chain_key(principal.org, level)))
+    audit.record(unit, principal, "delete", "escalation_chain", level, before, None)
     await runtime.commit(unit)
 
 
@@ -607,7 +630,9 @@ async def put_policy(runtime: AlertsRuntime, principal: Principal, policy_in: Po
         raise Problem(
             422, "Invalid policy", str(error), errors=[{"field": "timezone", "reason": str(error)}]
         ) from error
+    before = await get_policy(runtime, principal)
     unit = runtime.unit_of_work()
     repository.put(unit, repository.POLICIES, {"_id": principal.org, **policy_in.model_dump()})
+    audit.record(unit, principal, "update", "escalation_policy", principal.org, before, policy_in.model_dump())
     await runtime.commit(unit)
     return policy_in.model_dump()

@@ -27,6 +27,7 @@ from services.scoring.models import (
     SeriesRead,
 )
 from services.scoring.statistics import MetricStats
+from shared import audit
 from shared.auth import Principal
 from shared.events import IndexSystemChanged, IndicatorScore
 from shared.problems import NotFound, Problem
@@ -260,6 +261,16 @@ async def change_index_system(
             **changed.model_dump(mode="python", include={"consistency", "changed_at", "changed_by"}),
             "min_samples": min_samples,
         },
+    )
+    before = await get_index_system_read(runtime, org=principal.org) if stored else None
+    audit.record(
+        work,
+        principal,
+        "update",
+        "index_system",
+        principal.org,
+        before.model_dump(mode="json") if before else None,
+        changed.model_dump(mode="json"),
     )
     # In the same transaction: whoever checks indicator ids (alert rules) learns of the change exactly once.
     work.publish(

@@ -13,7 +13,9 @@ from services.feedback.dependencies import FeedbackRuntime
 from services.feedback.domain import NewUnit, Rejected, RowError, place_units, read_unit_csv
 from services.feedback.models import MAX_IMPORT, UnitCreate, UnitImport
 from services.feedback.service.units import commit_tree_change, rejected_problem, stage_new_unit, unit_document
+from shared import audit
 from shared.auth import Principal
+from shared.ids import new_id
 from shared.problems import Problem, validation_errors
 
 
@@ -80,6 +82,9 @@ async def import_units(runtime: FeedbackRuntime, *, principal: Principal, rows: 
     work = runtime.unit_of_work()
     for new_unit, path in placed:
         stage_new_unit(work, unit_document(principal.org, checked[new_unit.row], path, created_at=now))
+    # One entry for the import (it may add 20,000 units), naming every unit it added.
+    added = {"created": len(placed), "units": [new_unit.id for new_unit, _ in placed]}
+    audit.record(work, principal, "import", "unit", new_id("im"), None, added)
     await commit_tree_change(runtime, work, org=principal.org, conflict="a unit of the import was added meanwhile")
     return len(placed)
 

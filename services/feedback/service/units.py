@@ -11,6 +11,7 @@ from services.feedback.dependencies import FeedbackRuntime
 from services.feedback.domain import Rejected, check_move, child_path, moved_path
 from services.feedback.models import UnitCreate, UnitUpdate
 from services.feedback.unit_cache import UNIT_CACHE
+from shared import audit
 from shared.auth import Principal
 from shared.events import UnitChange, UnitChanged
 from shared.ids import new_id
@@ -45,6 +46,7 @@ async def create_unit(runtime: FeedbackRuntime, *, principal: Principal, unit_in
     unit = unit_document(principal.org, unit_in, path, created_at=datetime.now(UTC))
     work = runtime.unit_of_work()
     stage_new_unit(work, unit)
+    audit.record(work, principal, "create", "unit", unit["id"], None, repository.unit_read(unit))
     await commit_tree_change(
         runtime, work, org=principal.org, conflict=f"a unit with id {unit_in.id!r} or that external code exists"
     )
@@ -78,31 +80,39 @@ async def update_unit(runtime: FeedbackRuntime, *, principal: Principal, unit_id
     if not changes:
         return unit
     work = runtime.unit_of_work()
+    after = {**unit, **changes}
     if "parent_id" in changes:
-        await _stage_move(runtime, work, principal=principal, unit=unit, changes=changes)
+        after = await _stage_move(runtime, work, principal=principal, unit=unit, changes=changes)
     else:
         repository.update_unit(work, org=principal.org, unit_id=unit_id, changes=changes)
         if changes.keys() & {"name", "kind"}:
-            work.publish(_unit_changed({**unit, **changes}, "renamed"))
+            work.publish(_unit_changed(after, "renamed"))
+    # A move is recorded on the unit moved; its subtree follows it (their unit.changed events say so).
+    action = "move" if "parent_id" in changes else "update"
+    audit.record(work, principal, action, "unit", unit_id, repository.unit_read(unit), repository.unit_read(after))
     await commit_tree_change(runtime, work, org=principal.org, conflict="another unit has that external code")
     return await get_unit(runtime, principal=principal, unit_id=unit_id)
 
 
 async def _stage_move(
     runtime: FeedbackRuntime, work: UnitOfWork, *, principal: Principal, unit: Document, changes: Document
-) -> None:
-    """Stage the move of a unit's subtree: every unit's path and lineage, and its stored feedback's."""
+) -> Document:
+    """Stage the move of a unit's subtree: every unit's path and lineage, and its stored feedback's; the unit after."""
     parent_path = await _parent_path(runtime, principal=principal, parent_id=changes["parent_id"])
     try:
         new_root = check_move(unit["path"], parent_path)
     except Rejected as error:
         raise rejected_problem(error) from error
+    moved = unit
     for member in await repository.get_subtree(runtime.db, org=principal.org, unit_path=unit["path"]):
         path = moved_path(member["path"], old_root=unit["path"], new_root=new_root)
         fields = {**(changes if member["id"] == unit["id"] else {}), "path": path, "lineage": lineage(path)}
         repository.update_unit(work, org=principal.org, unit_id=member["id"], changes=fields)
         repository.move_unit_feedback(work, unit=member, new_path=path, new_lineage=fields["lineage"])
         work.publish(_unit_changed({**member, **fields}, "moved", previous_path=member["path"]))
+        if member["id"] == unit["id"]:
+            moved = {**member, **fields}
+    return moved
 
 
 async def deactivate_unit(runtime: FeedbackRuntime, *, principal: Principal, unit_id: str) -> Document:
@@ -110,8 +120,11 @@ async def deactivate_unit(runtime: FeedbackRuntime, *, principal: Principal, uni
     unit = await get_unit(runtime, principal=principal, unit_id=unit_id)
     if unit["active"]:
         work = runtime.unit_of_work()
+        after = {**unit, "active": False}
         repository.update_unit(work, org=principal.org, unit_id=unit_id, changes={"active": False})
-        work.publish(_unit_changed({**unit, "active": False}, "deactivated"))
+        work.publish(_unit_changed(after, "deactivated"))
+        before = repository.unit_read(unit)
+        audit.record(work, principal, "deactivate", "unit", unit_id, before, repository.unit_read(after))
         await commit_tree_change(runtime, work, org=principal.org, conflict="the unit changed meanwhile")
     return await get_unit(runtime, principal=principal, unit_id=unit_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from services.improvement.service.common import (
     updated_event,
     watch_key,
 )
+from shared import audit
 from shared.auth import Principal
 from shared.events import Envelope
 from shared.problems import Problem
@@ -143,9 +145,12 @@ async def transition_action(
     except TransitionRefused as refused:
         raise Refused(refused) from refused
     policy = await load_policy(db, principal.org, session)
+    previous = action["status"]
     stage_transition(
         unit, action, transition.state, by=principal.subject, reason=transition.reason, policy=policy, now=now_utc()
     )
+    after = {"status": transition.state, "reason": transition.reason}
+    audit.record(unit, principal, "transition", "action", action_id, {"status": previous}, after)
     return action
 
 
@@ -192,6 +197,7 @@ async def create_action(db: Database, unit: UnitOfWork, principal: Principal, fi
         if fields.get("accountable"):
             action["accountable"] = fields["accountable"]
     stage_new_action(unit, action, policy, None)
+    audit.record(unit, principal, "create", "action", action["_id"], None, _audited(action, AUDITED_FIELDS))
     return action
 
 
@@ -224,6 +230,9 @@ async def change_action(
         policy = await load_policy(db, principal.org, session)
         stage_next_step(unit, {**action, **set_}, policy)
     unit.publish(updated_event(action, status=action["status"], by=principal.subject, change=change, detail=detail))
+    before = _audited(action, set_ or {})
+    after = {**(set_ or {}), **(push or {}), **({"detail": detail} if detail else {})}
+    audit.record(unit, principal, change, "action", action_id, before, after)
     action.update(set_ or {})
     return action
 
@@ -268,9 +277,19 @@ async def reassign_action(
         },
     )
     unit.publish(assigned_event(action, reassigned=previous is not None))
+    after = {"assignee": assignee, "accountable": action.get("accountable"), "reason": reason}
+    audit.record(unit, principal, "reassign", "action", action_id, {"assignee": previous}, after)
     if previous is None:
         stage_next_step(unit, action, await load_policy(db, principal.org, session))
     return action
+
+
+# What the audit log keeps of an action opened by hand (its own history keeps every step after).
+AUDITED_FIELDS = ("title", "unit_id", "level", "priority", "assignee", "accountable", "due_at", "plan_id", "status")
+
+
+def _audited(action: Document, fields: Iterable[str]) -> Document:
+    return {name: action.get(name) for name in fields}
 
 
 def facts_of(document: Document) -> ActionFacts:

@@ -23,7 +23,7 @@ from shared.auth import Principal
 from shared.ids import new_id
 from shared.pagination import public_view
 from shared.storage import Database, Document, UnitOfWork
-from shared.tree import WHOLE_ORGANISATION, lineage
+from shared.tree import lineage
 
 
 def responsibility_document(principal: Principal, fields: dict[str, Any], now: datetime) -> Document:
@@ -101,30 +101,10 @@ async def plan_with_progress(db: Database, plan: Document) -> Document:
     return {**plan, "actions": await repository.count_plan_actions(db, plan["_id"])}
 
 
-def record_org_wide(
-    unit: UnitOfWork,
-    principal: Principal,
-    action: str,
-    kind: str,
-    document: Document,
-    before: Document | None,
-    after: Document | None,
-) -> None:
-    """Audit a change of an organisation-wide document (scope ``*``).
-
-    The shared audit log is read organisation-wide: an entry about an object of one subtree would show
-    it to an admin of a sibling subtree. Until its entries carry a subtree, only organisation-wide
-    objects (and the organisation's settings) are recorded there; an action's own history records who
-    changed what on it.
-    """
-    if document.get("lineage") == [WHOLE_ORGANISATION]:
-        audit.record(unit, principal, action, kind, document["_id"], before, after)
-
-
 def create_scoped(unit: UnitOfWork, principal: Principal, collection: str, kind: str, document: Document) -> Document:
     """Stage a new scoped document (entry, plan, risk) with its audit entry."""
     repository.stage_insert(unit, collection, document)
-    record_org_wide(unit, principal, "create", kind, document, None, public_view(document))
+    audit.record(unit, principal, "create", kind, document["_id"], None, public_view(document))
     return document
 
 
@@ -141,7 +121,7 @@ async def update_scoped(
     before = await get_scoped(db, collection, principal, document_id, kind)
     after = {**before, **changes, "updated_at": now_utc()}
     repository.stage_set(unit, collection, document_id, {**changes, "updated_at": after["updated_at"]})
-    record_org_wide(unit, principal, "update", kind, before, public_view(before), public_view(after))
+    audit.record(unit, principal, "update", kind, document_id, public_view(before), public_view(after))
     return after
 
 
@@ -151,7 +131,7 @@ async def delete_scoped(
     """Stage the deletion of a scoped document the principal sees (404 otherwise), audited."""
     before = await get_scoped(db, collection, principal, document_id, kind)
     repository.stage_delete(unit, collection, document_id)
-    record_org_wide(unit, principal, "delete", kind, before, public_view(before), None)
+    audit.record(unit, principal, "delete", kind, document_id, public_view(before), None)
 
 
 async def update_responsibility(
@@ -226,3 +206,5 @@ async def move_plan(
     if phase == "closed":
         update["$unset"] = {"target_key": ""}
     repository.stage_plan_change(unit, plan_id, update)
+    after = {"phase": phase, "learning": learning}
+    audit.record(unit, principal, "phase", "plan", plan_id, {"phase": plan["phase"], "cycle": plan["cycle"]}, after)

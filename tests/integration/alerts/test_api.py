@@ -199,3 +199,49 @@ async def test_start__drops_the_superseded_one_open_group_per_key_index(org: Org
     await repository.drop_superseded_indexes(db)
     assert "key_1" not in await db["groups"].index_information()
     await client.drop_database(db.name)
+
+
+async def test_every_configuration_change__is_audited_and_no_secret_reaches_the_log(org: Org):
+    secret = new_webhook_secret()
+    http = org.http
+    rule = (await http.post("/api/v1/rules", json={"name": "CSAT floor", "threshold": 60})).json()
+    replaced = await http.put(f"/api/v1/rules/{rule['id']}", json={"name": "CSAT floor", "threshold": 55})
+    assert replaced.status_code == 200, replaced.text
+    assert (await http.post(f"/api/v1/rules/{rule['id']}/disable")).status_code == 200
+    assert (await http.delete(f"/api/v1/rules/{rule['id']}")).status_code == 204
+    silence = (await http.post("/api/v1/silences", json={"comment": "装修", "weekly": [{"days": [5, 6]}]})).json()
+    assert (await http.delete(f"/api/v1/silences/{silence['id']}")).status_code == 204
+    config = {"type": "webhook", "url": "https://hooks.example.com/ql", "secret": secret}
+    channel = (await http.post("/api/v1/channels", json={"name": "ops", "config": config})).json()
+    renamed = await http.patch(f"/api/v1/channels/{channel['id']}", json={"name": "ops duty"})
+    assert renamed.status_code == 200, renamed.text
+    assert (await http.delete(f"/api/v1/channels/{channel['id']}")).status_code == 204
+    chain = {"steps": [{"wait_minutes": 5, "notify": ["owner_up"]}]}
+    assert (await http.put("/api/v1/escalations/red", json=chain)).status_code == 200
+    assert (await http.delete("/api/v1/escalations/red")).status_code == 204
+    assert (await http.put("/api/v1/escalations/policy", json={"patience_minutes": 60})).status_code == 200
+
+    log = await http.get("/api/v1/audit/alerts", params={"limit": 100})
+    seen = [(e["action"], e["kind"], e["object_id"]) for e in reversed(log.json()["items"])]
+    assert seen == [
+        ("create", "rule", rule["id"]),
+        ("update", "rule", rule["id"]),
+        ("disable", "rule", rule["id"]),
+        ("delete", "rule", rule["id"]),
+        ("create", "silence", silence["id"]),
+        ("expire", "silence", silence["id"]),
+        ("create", "channel", channel["id"]),
+        ("update", "channel", channel["id"]),
+        ("delete", "channel", channel["id"]),
+        ("update", "escalation_chain", "red"),
+        ("delete", "escalation_chain", "red"),
+        ("update", "escalation_policy", org.name),
+    ]
+    entries = {(e["action"], e["kind"]): e for e in log.json()["items"]}
+    threshold = entries[("update", "rule")]
+    assert (threshold["before"]["threshold"], threshold["after"]["threshold"]) == (60, 55)
+    assert entries[("update", "channel")]["after"]["name"] == "ops duty"
+    assert entries[("update", "escalation_policy")]["after"]["patience_minutes"] == 60
+    assert secret not in log.text and secret.removeprefix("whsec_") not in log.text
+    export = await http.get("/api/v1/audit/alerts/export")
+    assert export.status_code == 200 and secret.removeprefix("whsec_") not in export.text

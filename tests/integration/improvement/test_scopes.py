@@ -150,7 +150,7 @@ async def test_working_an_action__comments_root_cause_measures_history(
     assert [h["what"] for h in body["history"]] == ["created", "commented", "root_cause", "measures"]
 
 
-async def test_organisation_wide_changes_are_audited__subtree_ones_stay_in_their_subtree(
+async def test_every_change__is_audited_whatever_its_scope(
     stack: Stack, improvement: RunningService, world: dict[str, str]
 ):
     async with client(stack, improvement, world["org"], "quality_manager") as http:
@@ -160,15 +160,28 @@ async def test_organisation_wide_changes_are_audited__subtree_ones_stay_in_their
         assert (await http.patch("/api/v1/responsibilities/settings", json={"recurrence_days": 14})).status_code == 200
         rated = await http.patch(f"/api/v1/risks/{world['risk']}", json={"likelihood": 5, "impact": 5})
         assert (rated.json()["score"], rated.json()["rating"]) == (25, "critical")
+        renamed = await http.patch(f"/api/v1/plans/{world['plan']}", json={"title": "CSAT back to 85"})
+        assert renamed.status_code == 200, renamed.text
+        made = await http.post("/api/v1/actions", json={"unit_id": "b-1", "title": "回访投诉客户"})
+        assert made.status_code == 201, made.text
+        started = await http.post(f"/api/v1/actions/{made.json()['id']}/transitions", json={"to": "in_progress"})
+        assert started.status_code == 200, started.text
     async with client(stack, improvement, world["org"], "admin") as http:
         entries = (await http.get("/api/v1/audit/improvement", params={"limit": 500})).json()["items"]
+        # Only an organisation-wide admin reads the log, so subtree objects are recorded like the others.
+        scoped = stack.headers(world["org"], "admin", scopes=["north"])
+        assert (await http.get("/api/v1/audit/improvement", headers=scoped)).status_code == 403
     seen = {(e["action"], e["kind"], e["object_id"]) for e in entries}
     assert {("create", "responsibility", whole["id"]), ("update", "responsibility", whole["id"])} <= seen
     assert ("update", "improvement_settings", world["org"]) in seen
+    assert {("update", "risk", world["risk"]), ("update", "plan", world["plan"])} <= seen
+    assert {("create", "action", made.json()["id"]), ("transition", "action", made.json()["id"])} <= seen
     update = next(e for e in entries if e["action"] == "update" and e["kind"] == "responsibility")
     assert (update["before"].get("accountable"), update["after"]["accountable"]) == (None, "ceo")
-    # The risk and the entry of north/b-1 belong to a subtree: the organisation-wide log does not show them.
-    assert not {object_id for _, _, object_id in seen} & {world["risk"], world["entry"], world["plan"]}
+    risk = next(e for e in entries if e["action"] == "update" and e["kind"] == "risk")
+    assert risk["after"]["likelihood"] == 5 and risk["before"]["likelihood"] != 5
+    moved = next(e for e in entries if e["action"] == "transition" and e["object_id"] == made.json()["id"])
+    assert (moved["before"]["status"], moved["after"]["status"], moved["actor"]) == ("open", "in_progress", "developer")
 
 
 @pytest.mark.parametrize(

@@ -250,3 +250,22 @@ async def test_index_system__an_organisations_minimum_sample_flags_its_figures(s
     published = await staged_events(scoring.app.state.runtime.db, "score.updated")
     minimums = {event["value"]["min_samples"] for event in published if event["value"]["org"] == org}
     assert minimums == {3}
+
+
+async def test_index_system__each_change_is_audited_with_the_version_before_and_after(
+    stack: Stack, scoring: RunningService
+):
+    org = unique("org")
+    async with _client(stack, scoring, org, "quality_manager") as http:
+        assert (await http.put("/api/v1/index-systems/current", json=CSAT_AND_NPS)).status_code == 200
+        second = {**CSAT_AND_NPS, "min_samples": 7}
+        assert (await http.put("/api/v1/index-systems/current", json=second)).status_code == 200
+        refused = await http.put("/api/v1/index-systems/current", json={**CSAT_AND_NPS, "version": 1})
+        assert refused.status_code == 409
+    async with _client(stack, scoring, org, "admin") as http:
+        entries = (await http.get("/api/v1/audit/scoring", params={"kind": "index_system"})).json()["items"]
+    latest, first = entries  # newest first; the refused change left none
+    assert (first["before"], first["after"]["index_system"]["version"]) == (None, 2)
+    assert (latest["before"]["index_system"]["version"], latest["after"]["index_system"]["version"]) == (2, 3)
+    assert (latest["before"]["min_samples"], latest["after"]["min_samples"]) != (7, 7)
+    assert latest["after"]["min_samples"] == 7 and latest["object_id"] == org and latest["action"] == "update"
