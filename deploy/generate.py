@@ -95,7 +95,10 @@ def consumed_topics() -> dict[str, list[str]]:
     consumed = {}
     for service in SERVICES:
         definition = service_definition(service)
-        runtime = SimpleNamespace(settings=placeholder_settings(definition.settings_type))
+        # Subscriptions are built as at start-up (feedback's ingest builds its token verifier): a JWKS URL
+        # that is never fetched stands for the deployment's provider.
+        platform = PlatformSettings.model_construct(auth_jwks_url="https://provider.invalid/jwks")
+        runtime = SimpleNamespace(settings=placeholder_settings(definition.settings_type), platform=platform)
         consumed[service] = sorted({subscription.topic for subscription in definition.subscriptions(runtime)})
     return consumed
 
