@@ -153,13 +153,13 @@ async def deliver(stack: Stack, *envelopes: Envelope, topic: str | None = None) 
         )
 
 
-async def handled(db: Database, *envelopes: Envelope) -> None:
+async def handled(db: Database, *envelopes: Envelope, timeout: float = 30) -> None:
     """Wait until a service has recorded every one of these events in its inbox."""
 
     async def all_in_inbox() -> bool:
         return {e.id for e in envelopes} <= await inbox_ids(db)
 
-    await eventually(all_in_inbox)
+    await eventually(all_in_inbox, timeout=timeout)
 
 
 async def inbox_ids(db: Database) -> set[str]:
