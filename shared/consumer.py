@@ -22,7 +22,14 @@ from shared.dead_letters import DeadLetterRedaction, dead_letter_document, keep_
 from shared.events import Envelope, Event, UnparseableEvent, dead_letter_topic, decode_headers, read_event
 from shared.inbox import Inbox
 from shared.storage import DEAD_LETTERS, Database, Document, UnitOfWork, apply, in_transaction
-from shared.telemetry import BATCH_SECONDS, CONSUMER_LAG, EVENTS_CONSUMED, span_carrier, start_process_span
+from shared.telemetry import (
+    BATCH_SECONDS,
+    CONSUMER_LAG,
+    EVENTS_CONSUMED,
+    REJOINS,
+    span_carrier,
+    start_process_span,
+)
 from shared.telemetry import DEAD_LETTERS as DEAD_LETTER_COUNT
 from shared.telemetry import tracer as service_tracer
 
@@ -32,6 +39,9 @@ UNDER_LOAD_LINGER_SECONDS = 0.02
 # How often a consumer asks whether the broker is a new incarnation (one cheap offsets request): before
 # nearly every fetch, so that it rewinds before it reads, and commits, anything at its old positions.
 INCARNATION_CHECK_SECONDS = 0.2
+# How long a consumer replaced after a broker restart may take to join its group before another replaces it.
+JOIN_SECONDS = 20.0
+STOP_SECONDS = 10.0
 MARKER_TOPIC_PREFIX = "qualityloop.consumer-marker."
 E = TypeVar("E", bound=Event)
 
@@ -206,24 +216,43 @@ class BatchConsumer:
         now = time.monotonic()
         if now < self._next_incarnation_check:
             return
-        self._next_incarnation_check = now + INCARNATION_CHECK_SECONDS
         if self._probe is None:
             self._probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
             await self._probe.start()
         if (await self._probe.end_offsets([self._marker]))[self._marker] > 0:
+            self._next_incarnation_check = now + INCARNATION_CHECK_SECONDS
             return
         if self._marker_written:
-            # A fresh consumer, rather than rewinding this one: it joins the new broker's group with no
-            # positions and no committed offsets, so it reads every partition from its start.
-            log.warning("new broker incarnation: reading every partition again from its start")
-            with suppress(KafkaError, TimeoutError):
-                await asyncio.wait_for(self._consumer.stop(), 10)
-            if self._prepare_broker is not None:
-                await self._prepare_broker()
-            self._consumer = self._new_consumer()
-            await self._consumer.start()
+            await self._rejoin()
         await self._producer.send_and_wait(self._marker.topic, value=self._group_id.encode(), partition=0)
         self._marker_written = True
+        # Only now: until the new consumer has joined and the marker is written, every pass tries again.
+        self._next_incarnation_check = now + INCARNATION_CHECK_SECONDS
+
+    async def _rejoin(self) -> None:
+        """Replace the consumer by a fresh one that joins the new broker's group with no positions.
+
+        A fresh consumer, rather than rewinding this one, reads every partition from its start (the new
+        group has no committed offsets). Its join is bounded: right after a restart the embedded broker
+        sometimes never answers one (seen in about one chaos run in three, every consumer service stuck
+        in ``start`` with its group empty), while a consumer started a moment later joins in seconds.
+        """
+        log.warning("new broker incarnation: reading every partition again from its start")
+        with suppress(KafkaError, TimeoutError):
+            await asyncio.wait_for(self._consumer.stop(), STOP_SECONDS)
+        if self._prepare_broker is not None:
+            await asyncio.wait_for(self._prepare_broker(), JOIN_SECONDS)
+        consumer = self._new_consumer()
+        try:
+            await asyncio.wait_for(consumer.start(), JOIN_SECONDS)
+        except (KafkaError, TimeoutError):
+            REJOINS.labels(self._service, "failed").inc()
+            log.warning("the new consumer did not join its group in time; trying again with another")
+            with suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(consumer.stop(), STOP_SECONDS)
+            raise
+        self._consumer = consumer
+        REJOINS.labels(self._service, "joined").inc()
 
     async def process(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Handle a polled batch: parse, dead-letter what cannot be read, handle the rest exactly once."""

@@ -354,15 +354,45 @@ async def _keyset_rows(
 
 
 async def _read_window(
-    db: Database, collection: str, org: str, scopes: list[str], low: str, high: str, field: str
+    db: Database,
+    collection: str,
+    org: str,
+    scopes: Sequence[str],
+    low: str,
+    high: str,
+    field: str,
+    projection: dict[str, Any] | None = None,
 ) -> list[Document]:
     """The documents with a key strictly between ``low`` and ``high`` (suffixes) under any scope, once each."""
     rows: dict[Any, Document] = {}
     for scope in scopes:
         prefix = key_prefix(org, scope)
-        for document in await db[collection].find({field: {"$gt": prefix + low, "$lt": prefix + high}}).to_list(None):
+        keys = {field: {"$gt": prefix + low, "$lt": prefix + high}}
+        for document in await db[collection].find(keys, projection).to_list(None):
             rows[document["_id"]] = document
     return list(rows.values())
+
+
+async def keyed_in_window(
+    db: Database,
+    collection: str,
+    *,
+    org: str,
+    scopes: Sequence[str],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    projection: dict[str, Any] | None = None,
+    field: str = PAGE_KEYS,
+) -> list[Document]:
+    """Every document keyed under any of ``scopes`` with its order time in [since, until), once each.
+
+    For figures over a bounded stretch (counts): the key ranges alone, so the read costs what the
+    stretch holds, never the collection. The caller bounds the stretch (or the scope, e.g. open alerts).
+    """
+    since, until = _within_range(since), _within_range(until)
+    low = time_text(since) if since else ""
+    high = time_text(until) if until else _TOP
+    return await _read_window(db, collection, org, sorted(set(scopes)), low, high, field, projection)
 
 
 def _value(document: Document, path: str) -> Any:

@@ -29,6 +29,11 @@ BATCH_SECONDS = Histogram("qualityloop_batch_processing_seconds", "Time to proce
 CONSUMER_LAG = Gauge(
     "qualityloop_consumer_lag", "Records behind the partition's end", ["service", "topic", "partition"]
 )
+REJOINS = Counter(
+    "qualityloop_consumer_rejoins_total",
+    "Consumers replaced after a broker restart, by whether the replacement joined its group in time",
+    ["service", "outcome"],
+)
 OUTBOX_BACKLOG = Gauge("qualityloop_outbox_backlog", "Outbox records not yet published", ["service"])
 
 

@@ -66,9 +66,12 @@ class AlertsHandlers:
                 },
             )
             if change.change == "moved":
-                repository.move_open_alerts(
-                    batch.unit, change.org, change.unit_id, change.unit_path, lineage(change.unit_path)
-                )
+                # Their fingerprint follows the unit's id; their path, lineage and list keys its place.
+                book = self.book(batch)
+                for alert in await book.unit_open_alerts(change.org, change.unit_id):
+                    alert.update(unit_path=change.unit_path, lineage=lineage(change.unit_path))
+                    book.touch_alert(alert)
+                book.flush()
 
     async def on_index_system_changed(
         self, envelopes: Sequence[Envelope[IndexSystemChanged]], batch: BatchContext

@@ -226,9 +226,10 @@ class AlertDetail(AlertRead):
 
 
 class Counts(BaseModel):
-    """Alerts of a subtree counted by level and by status."""
+    """A subtree's open alerts and those resolved since ``resolved_since``, counted by level and by status."""
 
     unit: str
+    resolved_since: datetime
     by_level: dict[str, int]
     by_status: dict[str, int]
     by_level_and_status: dict[str, dict[str, int]]

@@ -138,10 +138,18 @@ class Book:
         extra = [a for a in self.known_alerts.values() if a["group_id"] == group_id and a["_id"] not in seen]
         return [self.known_alerts.get(a["_id"], a) for a in stored] + extra
 
+    async def unit_open_alerts(self, org: str, unit_id: str) -> list[Document]:
+        """A unit's open alerts as this transaction sees them."""
+        stored = await repository.list_open_unit_alerts(self.db, org, unit_id, session=self.session)
+        seen = {a["_id"] for a in stored}
+        extra = [a for a in self.known_alerts.values() if a["unit_id"] == unit_id and a["org"] == org and a["open"]]
+        current = [self.known_alerts.get(a["_id"], a) for a in stored] + [a for a in extra if a["_id"] not in seen]
+        return [alert for alert in current if alert["open"]]
+
     def flush(self) -> None:
         """Stage every document changed since the last flush."""
         for alert in self.changed_alerts.values():
-            repository.put(self.unit, repository.ALERTS, alert)
+            repository.put_alert(self.unit, alert)
         for group in self.changed_groups.values():
             repository.put(self.unit, repository.GROUPS, group)
         for key in self.changed_states:

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DeleteOne, IndexModel, ReplaceOne, UpdateMany, UpdateOne
+from pymongo import ASCENDING, DeleteOne, IndexModel, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from shared.pagination import PAGE_KEYS, backfill_page_keys, keyed_in_window, list_scopes, page_keys, page_keys_index
 from shared.storage import Database, Document, UnitOfWork, find_in
 
 RULES = "rules"
@@ -32,7 +33,8 @@ INDEXES = {
     ALERTS: [
         # One open alert per rule and unit: the database enforces the deduplication.
         IndexModel([("fingerprint", ASCENDING)], unique=True, partialFilterExpression={"open": True}),
-        IndexModel([("org", ASCENDING), ("lineage", ASCENDING), ("_id", ASCENDING)]),
+        # The list and the counts read key ranges (shared/pagination.py); it replaced (org, lineage, _id).
+        page_keys_index(),
         IndexModel([("group_id", ASCENDING)]),
     ],
     # One group per rule and grouping root takes new alerts at a time.
@@ -53,10 +55,37 @@ INDEXES = {
 }
 
 
+ALERT_STATUSES = ("firing", "acknowledged", "resolved")
+
+
 async def drop_superseded_indexes(db: Database) -> None:
-    """Drop the first groups index (one open group per key), which a group's window superseded."""
+    """Drop indexes a later version superseded: the first groups index, and the alerts' scope index.
+
+    The first (one open group per key) gave way to a group's window; the alerts' ``(org, lineage, _id)``
+    to their list keys, which alerts stored before them get here (a scan, once).
+    """
     if "key_1" in await db[GROUPS].index_information():
         await db[GROUPS].drop_index("key_1")
+    await backfill_page_keys(db, ALERTS, alert_page_keys)
+    if "org_1_lineage_1__id_1" in await db[ALERTS].index_information():
+        await db[ALERTS].drop_index("org_1_lineage_1__id_1")
+
+
+def status_scope(scope: str, status: str) -> str:
+    """The list scope of a subtree's alerts in one status (``r1/c2#firing``)."""
+    return f"{scope}#{status}"
+
+
+def alert_page_keys(alert: Document) -> list[str]:
+    """An alert's list keys, by start time: under the organisation and each path of its unit, then the same per status.
+
+    The status scopes make the lists people watch (what is firing, what is acknowledged) read the open
+    alerts alone, however many resolved ones the years have left; a change of status rewrites them.
+    """
+    scopes = list_scopes(alert["lineage"])
+    status = alert["status"]
+    every = [*scopes, *(status_scope(scope, status) for scope in scopes)]
+    return page_keys(alert["org"], every, alert["started_at"], alert["_id"])
 
 
 def unit_key(org: str, unit_id: str) -> str:
@@ -115,6 +144,13 @@ async def list_open_rule_alerts(
 ) -> list[Document]:
     """A rule's open alerts (a rare read, when the rule is disabled or deleted: no index of its own)."""
     return await db[ALERTS].find({"org": org, "rule_id": rule_id, "open": True}, session=session).to_list(None)
+
+
+async def list_open_unit_alerts(
+    db: Database, org: str, unit_id: str, *, session: AsyncClientSession | None = None
+) -> list[Document]:
+    """A unit's open alerts (a rare read, when the unit moves: no index of its own)."""
+    return await db[ALERTS].find({"org": org, "unit_id": unit_id, "open": True}, session=session).to_list(None)
 
 
 async def list_group_alerts(
@@ -187,13 +223,13 @@ async def list_chains(db: Database, org: str) -> list[Document]:
     )
 
 
-async def count_alerts(db: Database, query: dict[str, Any]) -> list[Document]:
-    """Alerts matching ``query`` counted by level and status."""
-    pipeline: list[dict[str, Any]] = [
-        {"$match": query},
-        {"$group": {"_id": {"level": "$level", "status": "$status"}, "n": {"$sum": 1}}},
-    ]
-    return await (await db[ALERTS].aggregate(pipeline)).to_list(None)
+async def list_alert_levels(
+    db: Database, org: str, scopes: Sequence[str], status: str, *, since: datetime | None = None
+) -> list[Document]:
+    """The level and status of the subtrees' alerts in ``status`` that started since ``since`` (key ranges only)."""
+    in_status = [status_scope(scope, status) for scope in scopes]
+    projection = {"level": 1, "status": 1}
+    return await keyed_in_window(db, ALERTS, org=org, scopes=in_status, since=since, projection=projection)
 
 
 # --- writes (staged into a unit of work) --------------------------------------------------------
@@ -202,6 +238,11 @@ async def count_alerts(db: Database, query: dict[str, Any]) -> list[Document]:
 def put(unit: UnitOfWork, collection: str, document: Document) -> None:
     """Stage a whole document, inserted or replaced."""
     unit.write(collection, ReplaceOne({"_id": document["_id"]}, document, upsert=True))
+
+
+def put_alert(unit: UnitOfWork, alert: Document) -> None:
+    """Stage a whole alert with its list keys (its status or unit's path may have changed)."""
+    put(unit, ALERTS, {**alert, PAGE_KEYS: alert_page_keys(alert)})
 
 
 def update(unit: UnitOfWork, collection: str, ident: str, changes: dict[str, Any]) -> None:
@@ -225,14 +266,6 @@ def set_series_point(
     if drop:
         changes["$unset"] = {f"points.{old}": "" for old in drop}
     unit.write(SERIES, UpdateOne({"_id": key}, changes, upsert=True))
-
-
-def move_open_alerts(unit: UnitOfWork, org: str, unit_id: str, path: str, lineage: list[str]) -> None:
-    """Stage the new path of a moved unit on its open alerts (their fingerprint follows the unit's id)."""
-    unit.write(
-        ALERTS,
-        UpdateMany({"org": org, "unit_id": unit_id, "open": True}, {"$set": {"unit_path": path, "lineage": lineage}}),
-    )
 
 
 def last_revision_id(rule_id: str, revision: int) -> str:

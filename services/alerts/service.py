@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -40,7 +41,7 @@ from services.alerts.silences import zone
 from shared import audit
 from shared.auth import Principal
 from shared.ids import new_id
-from shared.pagination import Page, page, public_view
+from shared.pagination import Page, keyset_page, page, public_view, visible_scopes
 from shared.problems import NotFound, Problem, validation_errors
 from shared.storage import Document, apply, in_transaction
 from shared.tree import WHOLE_ORGANISATION, in_subtree, lineage
@@ -284,7 +285,17 @@ async def try_rule(
 # --- alerts ------------------------------------------------------------------------------------------------------
 
 
-def alert_query(
+@dataclass(frozen=True)
+class AlertSelection:
+    """Which alerts a list reads: the subtrees (their keys, per status if one is asked) and the other filters."""
+
+    scopes: list[str]
+    match: dict[str, Any]
+    since: datetime | None
+    until: datetime | None
+
+
+def select_alerts(
     principal: Principal,
     *,
     status: str | None = None,
@@ -293,19 +304,16 @@ def alert_query(
     rule_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> dict[str, Any]:
-    """The filter of alerts the principal may see, narrowed by the given criteria."""
-    query = principal.scope_filter()
-    if unit is not None:
-        if not principal.can_see(unit):
-            raise NotFound("unit", unit)
-        query = {"org": principal.org, "lineage": unit}
-    for name, value in (("status", status), ("level", level), ("rule_id", rule_id)):
-        if value is not None:
-            query[name] = value
-    if since or until:
-        query["started_at"] = {**({"$gte": since} if since else {}), **({"$lt": until} if until else {})}
-    return query
+) -> AlertSelection:
+    """The alerts the principal may see, narrowed by the given criteria; 404 for a unit outside its scopes."""
+    if unit is not None and not principal.can_see(unit):
+        raise NotFound("unit", unit)
+    scopes = visible_scopes(principal.scopes, unit)
+    if status is not None:
+        # A status has key ranges of its own: the firing list never reads the resolved past.
+        scopes = [repository.status_scope(scope, status) for scope in scopes]
+    match = {name: value for name, value in (("level", level), ("rule_id", rule_id)) if value is not None}
+    return AlertSelection(scopes, match, since, until)
 
 
 def alert_view(document: Document) -> dict[str, Any]:
@@ -315,9 +323,22 @@ def alert_view(document: Document) -> dict[str, Any]:
     }
 
 
-async def list_alerts(runtime: AlertsRuntime, query: dict[str, Any], *, cursor: str | None, limit: int) -> Page:
-    """Alerts matching the query, oldest first, a page at a time."""
-    return await page(runtime.db, repository.ALERTS, query, cursor=cursor, limit=limit, view=alert_view)
+async def list_alerts(
+    runtime: AlertsRuntime, principal: Principal, selection: AlertSelection, *, cursor: str | None, limit: int
+) -> Page:
+    """A page of the selected alerts, newest start first (keyset: costs the page, not the collection)."""
+    return await keyset_page(
+        runtime.db,
+        repository.ALERTS,
+        org=principal.org,
+        scopes=selection.scopes,
+        cursor=cursor,
+        limit=limit,
+        match=selection.match,
+        since=selection.since,
+        until=selection.until,
+        view=alert_view,
+    )
 
 
 async def _visible_alert(runtime: AlertsRuntime, principal: Principal, alert_id: str) -> Document:
@@ -398,19 +419,30 @@ async def resolve_alert(
     return alert_view(await _in_transaction(runtime, work))
 
 
-async def count_alerts(runtime: AlertsRuntime, principal: Principal, unit: str | None) -> dict[str, Any]:
-    """Alerts of a subtree (default: the principal's) counted by level and by status."""
-    rows = await repository.count_alerts(runtime.db, alert_query(principal, unit=unit))
+async def count_alerts(
+    runtime: AlertsRuntime, principal: Principal, unit: str | None, *, resolved_since: datetime
+) -> dict[str, Any]:
+    """A subtree's open alerts and those resolved since a moment, by level and status (default: the caller's).
+
+    Each status is a key range of its own, so the count reads the open alerts and the recent resolved
+    ones, never the whole history.
+    """
+    selection = select_alerts(principal, unit=unit)
+    rows = []
+    for status in repository.ALERT_STATUSES:
+        since = resolved_since if status == "resolved" else None
+        rows += await repository.list_alert_levels(runtime.db, principal.org, selection.scopes, status, since=since)
     by_level: dict[str, int] = {}
     by_status: dict[str, int] = {}
     both: dict[str, dict[str, int]] = {}
     for row in rows:
-        level, status, n = row["_id"]["level"], row["_id"]["status"], row["n"]
-        by_level[level] = by_level.get(level, 0) + n
-        by_status[status] = by_status.get(status, 0) + n
-        both.setdefault(level, {})[status] = n
+        level, status = row["level"], row["status"]
+        by_level[level] = by_level.get(level, 0) + 1
+        by_status[status] = by_status.get(status, 0) + 1
+        both.setdefault(level, {})[status] = both.get(level, {}).get(status, 0) + 1
     return {
         "unit": unit or ",".join(principal.scopes),
+        "resolved_since": resolved_since,
         "by_level": by_level,
         "by_status": by_status,
         "by_level_and_status": both,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
@@ -28,6 +29,9 @@ from services.alerts.rules.base import Level
 from shared.auth import CurrentPrincipal
 from shared.contract import Moment
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+
+# The counts' default look back at resolved alerts (the open ones are all counted, whenever they began).
+RESOLVED_COUNTED_DAYS = timedelta(days=30)
 
 router = APIRouter(prefix="/api/v1")
 # Roles are enforced per operation by shared/access.py (quality_manager to change, unit_manager to acknowledge).
@@ -119,11 +123,14 @@ async def list_alerts(
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page:
-    """Alerts on units the caller may see, oldest first, filtered."""
-    query = service.alert_query(
+    """Alerts on units the caller may see, newest start first, filtered.
+
+    A page may hold fewer items than ``limit`` (even none) with a ``next_cursor``: follow it until null.
+    """
+    selection = service.select_alerts(
         principal, status=status, level=level, unit=unit, rule_id=rule_id, since=since, until=until
     )
-    return await service.list_alerts(runtime, query, cursor=cursor, limit=limit)
+    return await service.list_alerts(runtime, principal, selection, cursor=cursor, limit=limit)
 
 
 @router.get("/alerts/counts", response_model=Counts, tags=["alerts"])
@@ -131,9 +138,13 @@ async def count_alerts(
     runtime: RuntimeDep,
     principal: CurrentPrincipal,
     unit: Annotated[str | None, Query(description="A unit path: its subtree's alerts")] = None,
+    resolved_since: Annotated[
+        Moment | None, Query(description="Count the alerts resolved since (default: 30 days ago)")
+    ] = None,
 ) -> dict[str, Any]:
-    """Alerts of a subtree counted by level and by status."""
-    return await service.count_alerts(runtime, principal, unit)
+    """A subtree's open alerts, and those resolved since a moment, counted by level and by status."""
+    since = resolved_since or datetime.now(UTC) - RESOLVED_COUNTED_DAYS
+    return await service.count_alerts(runtime, principal, unit, resolved_since=since)
 
 
 @router.get("/alerts/{alert_id}", tags=["alerts"])

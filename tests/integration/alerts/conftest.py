@@ -178,10 +178,17 @@ class Org:
         return response.json()
 
     async def alerts(self, **params: Any) -> list[dict[str, Any]]:
-        """The organisation's alerts, filtered."""
-        response = await self.http.get("/api/v1/alerts", params=params)
-        assert response.status_code == 200, response.text
-        return response.json()["items"]
+        """The organisation's alerts, filtered: every page (a page may hold fewer than its limit)."""
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = {**params, **({"cursor": cursor} if cursor else {})}
+            response = await self.http.get("/api/v1/alerts", params=page)
+            assert response.status_code == 200, response.text
+            items += response.json()["items"]
+            cursor = response.json()["next_cursor"]
+            if cursor is None:
+                return items
 
     async def notifications(self, group_id: str) -> list[dict[str, Any]]:
         """A group's notifications as stored."""

@@ -165,6 +165,9 @@ async def test_move__a_moved_unit_keeps_its_alert_which_resolves_at_its_new_plac
     await org.send(envelope(moved), score(org.name, "south/b-001", 20))
     [still] = await org.alerts(status="firing")
     assert (still["id"], still["unit_path"]) == (alert["id"], "south/b-001")
+    # Listed under its new subtree only: its list keys followed the move.
+    assert [a["id"] for a in await org.alerts(unit="south", status="firing")] == [alert["id"]]
+    assert await org.alerts(unit="north") == []
     await org.send(score(org.name, "south/b-001", 90))
     [resolved] = await org.alerts(status="resolved")
     assert resolved["id"] == alert["id"]

@@ -191,13 +191,20 @@ async def test_alerts__are_read_a_page_at_a_time_filtered(org: Org):
     assert len(await org.alerts(level="yellow", status="firing")) == 4
 
 
-async def test_start__drops_the_superseded_one_open_group_per_key_index(org: Org):
+async def test_start__drops_superseded_indexes_and_gives_older_alerts_their_list_keys(org: Org):
     client = org.service.app.state.runtime.client
     db = client[unique("alerts-old")]
     await db["groups"].create_index("key", unique=True, partialFilterExpression={"open": True})
-    assert "key_1" in await db["groups"].index_information()
+    await db["alerts"].create_index([("org", 1), ("lineage", 1), ("_id", 1)])
+    started = datetime(2026, 3, 1, tzinfo=UTC)
+    old = {"_id": "al-old", "org": "o", "lineage": ["north", "north/b-1"], "status": "firing", "started_at": started}
+    await db["alerts"].insert_one(old)
     await repository.drop_superseded_indexes(db)
     assert "key_1" not in await db["groups"].index_information()
+    assert "org_1_lineage_1__id_1" not in await db["alerts"].index_information()
+    stored = await db["alerts"].find_one({"_id": "al-old"})
+    assert stored["page_keys"] == repository.alert_page_keys(old)
+    assert len(stored["page_keys"]) == 6  # the organisation and two paths, each also per status
     await client.drop_database(db.name)
 
 
