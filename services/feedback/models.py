@@ -288,9 +288,11 @@ class Count(BaseModel):
 
 
 class FeedbackCounts(BaseModel):
-    """Counts of the matching feedback per unit or channel, most first."""
+    """Counts of the matching feedback that occurred in [since, until) per unit or channel, most first."""
 
     group_by: Literal["unit", "channel"]
+    since: datetime
+    until: datetime | None = Field(description="None: up to now")
     total: int
     counts: list[Count]
 

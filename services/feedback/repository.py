@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -16,8 +17,10 @@ from shared.pagination import (
     PAGE_KEYS,
     backfill_page_keys,
     key_prefix,
+    keyed_in_window,
     keyset_page,
     list_scopes,
+    matches,
     moved_page_keys,
     page_keys,
     page_keys_index,
@@ -265,19 +268,6 @@ async def list_feedback(
     return page.items, page.next_cursor
 
 
-def feedback_query(principal: Principal, filters: FeedbackFilter, *, unit_path: str | None) -> dict[str, Any]:
-    """The MongoDB filter of the feedback inside the principal's scopes that match ``filters``."""
-    query: dict[str, Any] = principal.scope_filter()
-    occurred = {op: t for op, t in (("$gte", filters.from_), ("$lt", filters.to)) if t is not None}
-    if occurred:
-        query["occurred_at"] = occurred
-    query.update(feedback_match(filters))
-    if unit_path is None:
-        return query
-    # The scope may already constrain the lineage: both must hold.
-    return {"$and": [query, {"lineage": unit_path}]} if "lineage" in query else {**query, "lineage": unit_path}
-
-
 def feedback_match(filters: FeedbackFilter) -> dict[str, Any]:
     """The filters other than scope and time, as plain field conditions (checked on each list window)."""
     query: dict[str, Any] = {}
@@ -298,14 +288,38 @@ def feedback_match(filters: FeedbackFilter) -> dict[str, Any]:
     return query
 
 
-async def count_feedback(db: Database, query: dict[str, Any], *, group_by: str) -> list[Document]:
-    """Counts of the feedback matching ``query`` per value of ``group_by`` (``unit_id`` or ``channel``), most first."""
-    pipeline: list[dict[str, Any]] = [
-        {"$match": query},
-        {"$group": {"_id": f"${group_by}", "count": {"$sum": 1}, "unit_path": {"$first": "$unit_path"}}},
-        {"$sort": {"count": -1, "_id": 1}},
-    ]
-    return await (await db[FEEDBACK].aggregate(pipeline)).to_list(None)
+# What a count reads of each feedback in its window: the grouping and every field a filter may check.
+COUNTED_FIELDS = dict.fromkeys(("unit_id", "unit_path", "channel", "kind", "ratings", "polarity", "tags", "comment"), 1)
+
+
+async def count_feedback(
+    db: Database,
+    *,
+    principal: Principal,
+    filters: FeedbackFilter,
+    unit_path: str | None,
+    since: datetime,
+    until: datetime | None,
+    group_by: str,
+) -> list[tuple[str, str | None, int]]:
+    """Counts of the matching feedback that occurred in [since, until) per ``group_by`` value, most first.
+
+    Reads the key ranges of the visible scopes over that stretch (``keyed_in_window``): the cost is the
+    stretch's feedback, never the collection, so the caller bounds the stretch.
+    """
+    scopes = visible_scopes(principal.scopes, unit_path)
+    rows = await keyed_in_window(
+        db, FEEDBACK, org=principal.org, scopes=scopes, since=since, until=until, projection=COUNTED_FIELDS
+    )
+    match = feedback_match(filters)
+    counts: Counter[str] = Counter()
+    paths: dict[str, str] = {}
+    for row in rows:
+        if matches(row, match):
+            counts[row[group_by]] += 1
+            paths.setdefault(row[group_by], row["unit_path"])
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [(key, paths[key] if group_by == "unit_id" else None, count) for key, count in ordered]
 
 
 def create_unit(work: UnitOfWork, unit: Document) -> None:

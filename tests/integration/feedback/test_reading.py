@@ -135,6 +135,19 @@ async def test_count_feedback__counts_by_direct_unit_and_by_channel(posted: Post
     assert [(c["key"], c["count"]) for c in filtered.json()["counts"]] == [("b-001", 1)]
 
 
+async def test_count_feedback__counts_a_bounded_stretch_of_occurrence(posted: Posted) -> None:
+    default = (await posted.http.get("/api/v1/feedback/counts", params={"group_by": "channel"})).json()
+    assert datetime.fromisoformat(default["since"]) < BASE and default["until"] is None, "the last 30 days"
+    params = {"group_by": "channel", "from": day(1), "to": day(3)}  # B (app) and C (app) occurred then
+    middle = (await posted.http.get("/api/v1/feedback/counts", params=params)).json()
+    assert (middle["total"], middle["counts"]) == (2, [{"key": "app", "unit_path": None, "count": 2}])
+    later = (await posted.http.get("/api/v1/feedback/counts", params={"group_by": "unit", "from": day(30)})).json()
+    assert later["total"] == 0
+    too_long = await posted.http.get("/api/v1/feedback/counts", params={"group_by": "unit", "from": day(-100)})
+    assert too_long.status_code == 422
+    assert "92 days" in too_long.json()["detail"]
+
+
 @pytest.mark.parametrize("params", [{}, {"group_by": "colour"}])
 async def test_count_feedback__needs_a_known_grouping(posted: Posted, params: dict[str, Any]) -> None:
     response = await posted.http.get("/api/v1/feedback/counts", params=params)
