@@ -26,6 +26,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from bench import service_reads
 from bench.measure import log
 from bench.report import Figure, Report
 from devstack.processes import free_port, start_database
@@ -106,8 +107,10 @@ def feedback_document(rng: random.Random, branch: str, occurred_at: datetime) ->
     return {**feedback, "page_keys": repository.feedback_page_keys(feedback)}
 
 
-async def store(db: Database, rng: random.Random, branches: list[str], count: int, now: datetime) -> None:
-    """``count`` more feedback spread over the last year, and a dead letter per ten."""
+async def store(
+    db: Database, others: dict[str, Database], rng: random.Random, branches: list[str], count: int, now: datetime
+) -> None:
+    """``count`` more feedback spread over the last year, a dead letter per ten, and the other services' share."""
     for start in range(0, count, INSERT_BATCH):
         size = min(INSERT_BATCH, count - start)
         docs = [feedback_document(rng, rng.choice(branches), now - SPAN * rng.random()) for _ in range(size)]
@@ -115,6 +118,7 @@ async def store(db: Database, rng: random.Random, branches: list[str], count: in
         dead = [_dead_letter(rng, n) for n in range(size // 10)]
         if dead:
             await db[DEAD_LETTERS].insert_many(dead, ordered=False)
+        await service_reads.store(others, rng, docs, now)
 
 
 def _dead_letter(rng: random.Random, n: int) -> Document:
@@ -186,10 +190,12 @@ def _page_of(read: ListRead, cursor: str | None) -> Callable[[], Awaitable[Any]]
     return once
 
 
-async def measure_size(db: Database, now: datetime, samples: int) -> dict[str, list[float]]:
-    """Milliseconds of the first and the third page of every list."""
+async def measure_size(
+    db: Database, others: dict[str, Database], now: datetime, samples: int
+) -> dict[str, list[float]]:
+    """Milliseconds of the first and the third page of every list, and of each score read."""
     figures: dict[str, list[float]] = {}
-    for name, read in list_reads(db, now).items():
+    for name, read in {**list_reads(db, now), **service_reads.reads(others, now)}.items():
         figures[f"{name}: first page"] = await timed(_page_of(read, None), samples)
         _, second = await read(None)
         third = (await read(second))[1] if second else None
@@ -212,15 +218,16 @@ async def measure_reads(report: Report, sizes: ReadSizes, workdir: Path) -> None
         rng, now = random.Random(10), datetime.now(UTC)
         paths = unit_paths()
         await db[repository.UNITS].insert_many([unit_document(p, now - SPAN) for p in paths])
+        others = await service_reads.prepare(client, paths)
         branches = [p for p in paths if p.count("/") == 2]
         results: dict[int, dict[str, list[float]]] = {}
         stored = 0
         for size in (sizes.small, sizes.large):
             started = time.perf_counter()
-            await store(db, rng, branches, size - stored, now)
+            await store(db, others, rng, branches, size - stored, now)
             log(f"reads: {size - stored:,} feedback stored in {time.perf_counter() - started:.0f} s")
             stored = size
-            results[size] = await measure_size(db, now, sizes.samples)
+            results[size] = await measure_size(db, others, now, sizes.samples)
         _report(report, sizes, results)
     finally:
         await client.close()

@@ -262,20 +262,27 @@ def index_system_document(org: str, system: IndexSystem, details: dict[str, Any]
 
 
 async def window_stats(db: Database, org: str, paths: Iterable[str], span: Window) -> dict[str, MetricStats]:
-    """Each unit path's statistics over a window: the sum of its stored aggregates in one query."""
-    documents = db[AGGREGATES].find(
-        {
-            "org": org,
-            "unit_path": {"$in": list(paths)},
-            "period": span.period,
-            "period_start": {"$gte": span.first, "$lte": span.last},
-        },
-        {"unit_path": 1, "stats": 1},
-    )
-    parts: dict[str, list[MetricStats]] = {}
-    async for document in documents:
-        parts.setdefault(document["unit_path"], []).append(MetricStats.from_document(document.get("stats", {})))
-    return {path: merge_all(stats) for path, stats in parts.items()}
+    """Each unit path's statistics over a window: the sum of its stored aggregates, one query per path.
+
+    One query per path rather than one ``$in`` over the paths: the embedded database scans the collection
+    for an ``$in`` (a region's 30-day score took 0.7 s at 20,000 feedback and 1.8 s at 200,000), while an
+    equality on every field of the aggregates' index plus the start range reads the window's documents.
+    """
+    parts: dict[str, MetricStats] = {}
+    for path in paths:
+        documents = db[AGGREGATES].find(
+            {
+                "org": org,
+                "unit_path": path,
+                "period": span.period,
+                "period_start": {"$gte": span.first, "$lte": span.last},
+            },
+            {"stats": 1},
+        )
+        stats = [MetricStats.from_document(document.get("stats", {})) async for document in documents]
+        if stats:
+            parts[path] = merge_all(stats)
+    return parts
 
 
 async def series_stats(
