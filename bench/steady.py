@@ -228,6 +228,28 @@ def latencies(sent: list[Sent], seen: Seen) -> dict[str, list[float]]:
     }
 
 
+def score_timeline(sent: list[Sent], seen: Seen, bucket: float = 5.0) -> list[dict[str, Any]]:
+    """Acceptance → score.updated per ``bucket`` seconds of the run: when in the run the slow ones were."""
+    accepted = [s for s in sent if s.accepted is not None]
+    if not accepted:
+        return []
+    start = min(s.accepted or 0 for s in accepted)
+    buckets: dict[int, list[float]] = defaultdict(list)
+    for item in accepted:
+        arrived = [at for size, at in seen.scores.get(item.unit, []) if size >= item.number]
+        if arrived:
+            buckets[int(((item.accepted or 0) - start) // bucket)].append(min(arrived) - (item.accepted or 0))
+    return [
+        {
+            "from_second": index * bucket,
+            "count": len(values),
+            "p50_ms": round((percentile(values, 0.5) or 0) * 1000),
+            "max_ms": round(max(values) * 1000),
+        }
+        for index, values in sorted(buckets.items())
+    ]
+
+
 async def _settle(seen: Seen, sent: list[Sent], timeout: float) -> None:
     """Wait until every accepted feedback's score arrived, or the timeout."""
     deadline = time.monotonic() + timeout
@@ -314,6 +336,7 @@ def _report_steady(
         "sent": len(sent),
         "accepted": accepted,
         "samples": {k: len(v) for k, v in measured.items()},
+        "score_latency_over_time": score_timeline(sent, seen),
     }
     for hop, values in measured.items():
         if hop != "delivery":
