@@ -62,11 +62,6 @@ def test_each_consumer_service_killed_in_turn__every_feedback_counted_once_nothi
     assert_exact(settle(platform, accepted), accepted, units)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known open bug: in some runs (2 of the last 6) the scoring consumer, replaced after the embedded "
-    "broker's restart, stalls in its group join and counts nothing more; the other runs end exact",
-)
 def test_broker_restarted_mid_stream__the_outboxes_publish_again_and_the_state_is_exact(platform):
     units = set_up_organisation(platform, BRANCHES, BAD)
 
