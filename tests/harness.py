@@ -188,8 +188,10 @@ def unique(prefix: str) -> str:
 
 async def staged_events(db: Database, topic: str) -> list[dict[str, Any]]:
     """The events a service staged for ``topic`` (published or not), oldest first, each with its decoded value."""
-    documents = [*await published_documents(db), *await db[OUTBOX].find().to_list(None)]
-    events = [event for document in sorted(documents, key=lambda d: d["_id"]) for event in document["events"]]
+    # The outbox first: a document the relay moves meanwhile is then read twice (kept once), never missed.
+    pending = await db[OUTBOX].find().to_list(None)
+    documents = {d["_id"]: d for d in [*pending, *await published_documents(db)]}
+    events = [event for _, document in sorted(documents.items()) for event in document["events"]]
     return [{**event, "value": json.loads(event["value"])} for event in events if event["topic"] == topic]
 
 
