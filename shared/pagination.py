@@ -68,8 +68,10 @@ The scheme (``keyset_page``):
 - No counts: a total would read every match. Where a list needs a figure, pre-aggregate it when
   writing, or count a bounded window.
 - A unit move rewrites the moved unit's documents' keys (``moved_page_keys`` in an update pipeline).
-- ``page``/``paginate`` (``_id`` order over any query) remain for small lists whose documents carry no
-  keys yet: they cost every match of ``query`` on this server (see the table) and should move over.
+- Configuration set on a subtree (rules, silences, channels, matrix entries, plans, risks) is keyed
+  with ``scope_page_keys``: under the paths down to its scope, as a unit's documents are, and under
+  ``<scope>#on`` too, so that ``overlapping_scopes`` also lists what was set on a unit above the caller.
+- Every list pages this way: no ``_id`` order, no ``$and``/``$or`` query behind any list endpoint.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ from pymongo import ASCENDING, IndexModel, UpdateOne
 
 from shared.problems import NotFound, Problem
 from shared.storage import Database, Document
-from shared.tree import WHOLE_ORGANISATION, in_subtree
+from shared.tree import WHOLE_ORGANISATION, in_subtree, lineage
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -159,6 +161,30 @@ def page_keys(org: str, scopes: Iterable[str], at: datetime, ident: str) -> list
     """The ``page_keys`` of a document listed at ``at`` (its order, to the ms; then its id's clock) under ``scopes``."""
     suffix = f"{time_text(at, _id_nanoseconds(ident))}{KEY_SEPARATOR}{_escape(ident)}"
     return [key_prefix(org, scope) + suffix for scope in scopes]
+
+
+def exact_scope(scope: str) -> str:
+    """The list scope of the documents set on ``scope`` itself (unit ids hold no ``#``)."""
+    return f"{scope}#on"
+
+
+def scope_page_keys(org: str, scope: str, at: datetime, ident: str) -> list[str]:
+    """The keys of a document set on a subtree (``scope``: a unit path or ``*``), such as a rule or an entry.
+
+    It is listed under the organisation and every path down to its scope (for callers above or at it),
+    and under its exact scope (``overlapping_scopes``: for callers below it, whom it concerns too).
+    """
+    paths = [] if scope == WHOLE_ORGANISATION else lineage(scope)
+    return page_keys(org, dict.fromkeys([*list_scopes(paths), exact_scope(scope)]), at, ident)
+
+
+def overlapping_scopes(principal_scopes: Iterable[str]) -> list[str]:
+    """The scopes to list what concerns a caller: documents set inside their subtrees or on a unit above them."""
+    inside = visible_scopes(principal_scopes)
+    if inside == [WHOLE_ORGANISATION]:
+        return inside
+    above = {WHOLE_ORGANISATION, *(path for scope in inside for path in lineage(scope)[:-1])}
+    return [*inside, *(exact_scope(path) for path in sorted(above))]
 
 
 def page_keys_index(field: str = PAGE_KEYS) -> IndexModel:
@@ -457,31 +483,6 @@ async def backfill_page_keys(
     return done
 
 
-def encode_cursor(last_id: str) -> str:
-    """An opaque cursor after ``last_id``."""
-    return base64.urlsafe_b64encode(last_id.encode()).decode()
-
-
-def decode_cursor(cursor: str) -> str:
-    """The id a cursor points after; 400 if it is not one of ours."""
-    try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (ValueError, UnicodeDecodeError) as error:
-        raise Problem(400, "Invalid cursor", "pass back the next_cursor of a previous page") from error
-
-
-async def paginate(
-    db: Database, collection: str, query: dict[str, Any], *, cursor: str | None, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Documents matching ``query`` in id order, after the cursor, and the next cursor (costs every match)."""
-    if cursor:
-        query = {"$and": [query, {"_id": {"$gt": decode_cursor(cursor)}}]}
-    rows = await db[collection].find(query).sort("_id", 1).limit(limit + 1).to_list(limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1]["_id"]) if more and rows else None
-
-
 async def find_or_404(db: Database, collection: str, query: dict[str, Any], *, kind: str, ident: str) -> dict[str, Any]:
     """The document matching ``query`` (which carries the caller's tenancy), or a 404 as for a missing one."""
     document = await db[collection].find_one(query)
@@ -496,17 +497,3 @@ HIDDEN_FIELDS = ("_id", "org", "lineage", PAGE_KEYS)
 def public_view(document: dict[str, Any]) -> dict[str, Any]:
     """A stored document as an API shows it: ``_id`` as ``id``, without the tenancy and paging fields."""
     return {"id": document["_id"], **{k: v for k, v in document.items() if k not in HIDDEN_FIELDS}}
-
-
-async def page(
-    db: Database,
-    collection: str,
-    query: dict[str, Any],
-    *,
-    cursor: str | None,
-    limit: int,
-    view: Callable[[dict[str, Any]], dict[str, Any]] = public_view,
-) -> Page:
-    """One page of documents matching ``query``, each shown through ``view`` (costs every match: see above)."""
-    rows, next_cursor = await paginate(db, collection, query, cursor=cursor, limit=limit)
-    return Page(items=[view(row) for row in rows], next_cursor=next_cursor)

@@ -9,7 +9,15 @@ from typing import Any
 from pymongo import ASCENDING, DeleteOne, IndexModel, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from shared.pagination import PAGE_KEYS, backfill_page_keys, keyed_in_window, list_scopes, page_keys, page_keys_index
+from shared.pagination import (
+    PAGE_KEYS,
+    backfill_page_keys,
+    keyed_in_window,
+    list_scopes,
+    page_keys,
+    page_keys_index,
+    scope_page_keys,
+)
 from shared.storage import Database, Document, UnitOfWork, find_in
 
 RULES = "rules"
@@ -28,7 +36,7 @@ NOTIFICATIONS = "notifications"
 DELIVERIES = "deliveries"
 
 INDEXES = {
-    RULES: [IndexModel([("org", ASCENDING), ("_id", ASCENDING)])],
+    RULES: [IndexModel([("org", ASCENDING), ("_id", ASCENDING)]), page_keys_index()],
     RULE_REVISIONS: [],
     ALERTS: [
         # One open alert per rule and unit: the database enforces the deduplication.
@@ -46,8 +54,8 @@ INDEXES = {
     SERIES: [],
     UNITS: [],
     INDICATORS: [],
-    SILENCES: [IndexModel([("org", ASCENDING), ("_id", ASCENDING)])],
-    CHANNELS: [IndexModel([("org", ASCENDING), ("_id", ASCENDING)])],
+    SILENCES: [IndexModel([("org", ASCENDING), ("_id", ASCENDING)]), page_keys_index()],
+    CHANNELS: [IndexModel([("org", ASCENDING), ("_id", ASCENDING)]), page_keys_index()],
     ESCALATIONS: [],
     POLICIES: [],
     NOTIFICATIONS: [IndexModel([("group_id", ASCENDING)])],
@@ -62,13 +70,23 @@ async def drop_superseded_indexes(db: Database) -> None:
     """Drop indexes a later version superseded: the first groups index, and the alerts' scope index.
 
     The first (one open group per key) gave way to a group's window; the alerts' ``(org, lineage, _id)``
-    to their list keys, which alerts stored before them get here (a scan, once).
+    to their list keys, which alerts stored before them get here (a scan, once), like rules, silences
+    and channels, which were listed in ``_id`` order before.
     """
     if "key_1" in await db[GROUPS].index_information():
         await db[GROUPS].drop_index("key_1")
     await backfill_page_keys(db, ALERTS, alert_page_keys)
+    for collection in (RULES, SILENCES, CHANNELS):
+        await backfill_page_keys(db, collection, scoped_page_keys)
     if "org_1_lineage_1__id_1" in await db[ALERTS].index_information():
         await db[ALERTS].drop_index("org_1_lineage_1__id_1")
+
+
+def scoped_page_keys(document: Document) -> list[str]:
+    """The list keys of a rule, silence or channel (set on a subtree): none once deleted or expired."""
+    if document.get("deleted") or document.get("expired"):
+        return []
+    return scope_page_keys(document["org"], document["scope"], document["created_at"], document["_id"])
 
 
 def status_scope(scope: str, status: str) -> str:
@@ -276,7 +294,7 @@ def last_revision_id(rule_id: str, revision: int) -> str:
 def stamp(document: Document, at: datetime) -> Document:
     """A copy of a document as a revision record."""
     return {
-        **document,
+        **{k: v for k, v in document.items() if k != PAGE_KEYS},
         "_id": last_revision_id(document["_id"], document["revision"]),
         "rule_id": document["_id"],
         "recorded_at": at,

@@ -41,10 +41,10 @@ from services.alerts.silences import zone
 from shared import audit
 from shared.auth import Principal
 from shared.ids import new_id
-from shared.pagination import Page, keyset_page, page, public_view, visible_scopes
+from shared.pagination import PAGE_KEYS, Page, keyset_page, overlapping_scopes, public_view, visible_scopes
 from shared.problems import NotFound, Problem, validation_errors
 from shared.storage import Document, apply, in_transaction
-from shared.tree import WHOLE_ORGANISATION, in_subtree, lineage
+from shared.tree import WHOLE_ORGANISATION, in_subtree
 
 # Without an index system from scoring yet, an organisation scores with the default one.
 DEFAULT_INDICATORS = frozenset(
@@ -115,6 +115,7 @@ def rule_params(rule_in: RuleCommon) -> rules.AnyParams:
 
 def rule_view(document: Document) -> dict[str, Any]:
     """A stored rule as the API shows it: common fields and the kind's parameters side by side."""
+    # Rules stored before the list keys also keep a scope_lineage.
     shown = public_view({k: v for k, v in document.items() if k not in ("params", "scope_lineage", "deleted")})
     return {**shown, **document["params"]}
 
@@ -129,7 +130,6 @@ async def create_rule(runtime: AlertsRuntime, principal: Principal, body: Any) -
         "_id": new_id("rule"),
         "org": principal.org,
         **rule_in.model_dump(include=set(COMMON_FIELDS)),
-        "scope_lineage": _scope_lineage(rule_in.scope),
         "kind": rule_params(rule_in).kind,
         "params": rule_params(rule_in).model_dump(by_alias=True),
         "revision": 1,
@@ -139,16 +139,13 @@ async def create_rule(runtime: AlertsRuntime, principal: Principal, body: Any) -
         "updated_at": now,
         "updated_by": principal.subject,
     }
+    rule[PAGE_KEYS] = repository.scoped_page_keys(rule)
     unit = runtime.unit_of_work()
     unit.insert(repository.RULES, rule)
     unit.insert(repository.RULE_REVISIONS, repository.stamp(rule, now))
     audit.record(unit, principal, "create", "rule", rule["_id"], None, rule_view(rule))
     await runtime.commit(unit)
     return rule_view(rule)
-
-
-def _scope_lineage(scope: str) -> list[str]:
-    return [WHOLE_ORGANISATION] if scope == WHOLE_ORGANISATION else lineage(scope)
 
 
 async def get_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str) -> Document:
@@ -160,12 +157,8 @@ async def get_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str) -
 
 
 async def list_rules(runtime: AlertsRuntime, principal: Principal, *, cursor: str | None, limit: int) -> Page:
-    """The rules that concern the principal's subtrees."""
-    query: dict[str, Any] = {"org": principal.org, "deleted": False}
-    if not principal.sees_whole_organisation:
-        above = sorted({a for s in principal.scopes for a in lineage(s)} | {WHOLE_ORGANISATION})
-        query["$or"] = [{"scope": {"$in": above}}, {"scope_lineage": {"$in": list(principal.scopes)}}]
-    return await page(runtime.db, repository.RULES, query, cursor=cursor, limit=limit, view=rule_view)
+    """The rules that concern the principal's subtrees (set inside or above them), newest first."""
+    return await _scoped_page(runtime, principal, repository.RULES, cursor=cursor, limit=limit, view=rule_view)
 
 
 async def update_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str, body: Any) -> Document:
@@ -179,7 +172,6 @@ async def update_rule(runtime: AlertsRuntime, principal: Principal, rule_id: str
     rule = {
         **current,
         **rule_in.model_dump(include=set(COMMON_FIELDS)),
-        "scope_lineage": _scope_lineage(rule_in.scope),
         "kind": rule_params(rule_in).kind,
         "params": rule_params(rule_in).model_dump(by_alias=True),
         "revision": current["revision"] + 1,
@@ -228,6 +220,7 @@ async def _save_rule(
 ) -> None:
     """Store a rule's new revision, audited; a rule disabled or deleted resolves its open alerts with it."""
     by = principal.subject
+    rule = {**rule, PAGE_KEYS: repository.scoped_page_keys(rule)}
 
     async def work(book: Book) -> None:
         repository.put(book.unit, repository.RULES, rule)
@@ -476,6 +469,7 @@ async def create_silence(runtime: AlertsRuntime, principal: Principal, silence_i
         "created_at": now_utc(),
         "created_by": principal.subject,
     }
+    silence[PAGE_KEYS] = repository.scoped_page_keys(silence)
     unit = runtime.unit_of_work()
     unit.insert(repository.SILENCES, silence)
     audit.record(unit, principal, "create", "silence", silence_id, None, silence_view(silence))
@@ -499,7 +493,9 @@ async def expire_silence(runtime: AlertsRuntime, principal: Principal, silence_i
     silence = await get_silence(runtime, principal, silence_id)
     _within_scopes(principal, silence["scope"], "silence")
     unit = runtime.unit_of_work()
-    repository.update(unit, repository.SILENCES, silence_id, {"$set": {"expired": True, "expired_at": now_utc()}})
+    # Unlisted too: the list reads the live silences' keys only.
+    expired = {"expired": True, "expired_at": now_utc(), PAGE_KEYS: []}
+    repository.update(unit, repository.SILENCES, silence_id, {"$set": expired})
     before, after = silence_view(silence), silence_view({**silence, "expired": True})
     audit.record(unit, principal, "expire", "silence", silence_id, before, after)
     # What it held back is told now rather than at the end its window would have had.
@@ -510,15 +506,27 @@ async def expire_silence(runtime: AlertsRuntime, principal: Principal, silence_i
 
 
 async def _scoped_page(
-    runtime: AlertsRuntime, principal: Principal, collection: str, *, cursor: str | None, limit: int, view: Any
+    runtime: AlertsRuntime,
+    principal: Principal,
+    collection: str,
+    *,
+    cursor: str | None,
+    limit: int,
+    view: Callable[[Document], dict[str, Any]],
 ) -> Page:
-    query: dict[str, Any] = {"org": principal.org}
-    if collection == repository.SILENCES:
-        query["expired"] = False
-    result = await page(runtime.db, collection, query, cursor=cursor, limit=limit, view=lambda d: d)
-    # Scopes are few per organisation; filtering the page keeps the one indexed range read.
-    items = [view(d) for d in result.items if _overlaps(principal, d["scope"])]
-    return Page(items=items, next_cursor=result.next_cursor)
+    """A page of rules, silences or channels set inside or above the principal's subtrees, newest first.
+
+    Deleted rules and expired silences have no keys, so the list never reads them.
+    """
+    return await keyset_page(
+        runtime.db,
+        collection,
+        org=principal.org,
+        scopes=overlapping_scopes(principal.scopes),
+        cursor=cursor,
+        limit=limit,
+        view=view,
+    )
 
 
 # --- channels ----------------------------------------------------------------------------------------------------
@@ -533,6 +541,7 @@ async def create_channel(runtime: AlertsRuntime, principal: Principal, channel_i
     """Add a channel; secrets are sealed at rest and never shown again."""
     _within_scopes(principal, channel_in.scope, "channel")
     document = channel_document(channel_in, box=_box(runtime), id=new_id("ch"), org=principal.org, now=now_utc())
+    document[PAGE_KEYS] = repository.scoped_page_keys(document)
     unit = runtime.unit_of_work()
     unit.insert(repository.CHANNELS, document)
     # The channel as the API shows it: secrets never reach the log.
@@ -561,6 +570,7 @@ async def update_channel(
     if channel_in.scope is not None:
         _within_scopes(principal, channel_in.scope, "channel")
     changes = channel_changes(channel_in, box=_box(runtime), now=now_utc())
+    changes[PAGE_KEYS] = repository.scoped_page_keys({**channel, **changes})
     unit = runtime.unit_of_work()
     repository.update(unit, repository.CHANNELS, channel_id, {"$set": changes})
     after = channel_view({**channel, **changes})

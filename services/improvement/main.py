@@ -32,8 +32,8 @@ def jobs(runtime: ImprovementRuntime) -> dict[str, JobHandler]:
 
 
 async def on_start(runtime: ImprovementRuntime) -> None:
-    """Key actions stored before the keyed list; route again those left without an owner."""
-    await repository.backfill_action_keys(runtime.db)
+    """Key what was stored before the keyed lists; route again the actions left without an owner."""
+    await repository.backfill_list_keys(runtime.db)
     await breaches.route_unassigned(runtime)
 
 

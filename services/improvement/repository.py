@@ -15,11 +15,13 @@ from shared.pagination import (
     PAGE_KEYS,
     Page,
     backfill_page_keys,
+    exact_scope,
     keyset_page,
     list_scopes,
     moved_page_keys,
     page_keys,
     page_keys_index,
+    scope_page_keys,
     visible_scopes,
 )
 from shared.storage import Database, Document, UnitOfWork, find_in
@@ -38,7 +40,8 @@ FIRINGS = "firings"
 
 INDEXES = {
     UNITS: [],  # read by _id (org/unit id) only
-    RESPONSIBILITIES: [IndexModel([("org", ASCENDING), ("scope", ASCENDING)]), IndexModel([("lineage", ASCENDING)])],
+    # The configuration lists (entries, plans, risks): keyset pages by scope too, newest first.
+    RESPONSIBILITIES: [IndexModel([("org", ASCENDING), ("scope", ASCENDING)]), page_keys_index()],
     ORG_SETTINGS: [],
     ACTION_KEYS: [],
     ACTIONS: [
@@ -53,8 +56,8 @@ INDEXES = {
         # The list: keyset pages (shared.pagination), newest first, per scope of the caller.
         page_keys_index(),
     ],
-    PLANS: [IndexModel([("lineage", ASCENDING)]), IndexModel([("target_key", ASCENDING)], sparse=True)],
-    RISKS: [IndexModel([("org", ASCENDING), ("rule_ids", ASCENDING)]), IndexModel([("lineage", ASCENDING)])],
+    PLANS: [page_keys_index(), IndexModel([("target_key", ASCENDING)], sparse=True)],
+    RISKS: [IndexModel([("org", ASCENDING), ("rule_ids", ASCENDING)]), page_keys_index()],
     FIRINGS: [IndexModel([("risk_id", ASCENDING)]), IndexModel([("lineage", ASCENDING)])],
 }
 
@@ -90,16 +93,27 @@ def stage_unit(unit: UnitOfWork, *, org: str, unit_id: str, path: str, parent_id
 
 
 def stage_unit_moved(unit: UnitOfWork, *, org: str, unit_id: str, previous_path: str, path: str) -> None:
-    """A moved unit's actions and plans follow it (actions' list keys too); entries and risks on its old path move."""
+    """A moved unit's actions and plans follow it, entries and risks on its old path move; list keys with them."""
     moved = {"unit_path": {"$literal": path}, "lineage": {"$literal": lineage(path)}}
     keys = moved_page_keys(org, list_scopes(lineage(path)))
     unit.write(ACTIONS, UpdateMany({"org": org, "unit_id": unit_id}, [{"$set": {**moved, PAGE_KEYS: keys}}]))
-    unit.write(
-        PLANS, UpdateMany({"org": org, "unit_id": unit_id}, {"$set": {"unit_path": path, "lineage": lineage(path)}})
-    )
-    scoped = {"$set": {"scope": path, "lineage": lineage(path)}}
-    unit.write(RESPONSIBILITIES, UpdateMany({"org": org, "scope": previous_path}, scoped))
-    unit.write(RISKS, UpdateMany({"org": org, "scope": previous_path}, scoped))
+    scoped_keys = moved_page_keys(org, [*list_scopes(lineage(path)), exact_scope(path)])
+    unit.write(PLANS, UpdateMany({"org": org, "unit_id": unit_id}, [{"$set": {**moved, PAGE_KEYS: scoped_keys}}]))
+    scoped = {"scope": {"$literal": path}, "lineage": {"$literal": lineage(path)}, PAGE_KEYS: scoped_keys}
+    for collection in (RESPONSIBILITIES, RISKS):
+        unit.write(collection, UpdateMany({"org": org, "scope": previous_path}, [{"$set": scoped}]))
+
+
+def listed_keys(document: Document) -> list[str]:
+    """The list keys of a matrix entry or risk (set on a subtree), or of a plan (on its unit)."""
+    scope = document["scope"] if "scope" in document else document["unit_path"]
+    return scope_page_keys(document["org"], scope, document["created_at"], document["_id"])
+
+
+async def list_scoped(db: Database, collection: str, principal: Principal, *, cursor: str | None, limit: int) -> Page:
+    """A page of the entries, plans or risks set in the caller's subtrees, newest first."""
+    scopes = visible_scopes(principal.scopes)
+    return await keyset_page(db, collection, org=principal.org, scopes=scopes, cursor=cursor, limit=limit)
 
 
 # Responsibilities and settings.
@@ -253,9 +267,16 @@ def _as_is(document: Document) -> Document:
     return document
 
 
-async def backfill_action_keys(db: Database) -> int:
-    """Give actions stored before the keyed list their keys (a scan of those without; once, at start)."""
-    return await backfill_page_keys(db, ACTIONS, action_page_keys)
+async def backfill_list_keys(db: Database) -> None:
+    """Give what was stored before the keyed lists its keys (a scan of those without; once, at start).
+
+    Entries, plans and risks were listed by their ``lineage`` index, which the keys replace.
+    """
+    await backfill_page_keys(db, ACTIONS, action_page_keys)
+    for collection in (RESPONSIBILITIES, PLANS, RISKS):
+        await backfill_page_keys(db, collection, listed_keys)
+        if "lineage_1" in await db[collection].index_information():
+            await db[collection].drop_index("lineage_1")
 
 
 def stage_action_change(

@@ -50,7 +50,7 @@ from services.improvement.service import actions, breaches, common, configuratio
 from shared.auth import CurrentPrincipal, Principal
 from shared.contract import Moment
 from shared.ids import new_id
-from shared.pagination import DEFAULT_LIMIT, PAGE_KEYS, Page, page, public_view
+from shared.pagination import DEFAULT_LIMIT, PAGE_KEYS, Page, public_view
 from shared.problems import Problem
 
 router = APIRouter(prefix="/api/v1")
@@ -77,8 +77,8 @@ async def create_responsibility(
 async def list_responsibilities(
     runtime: RuntimeDep, principal: CurrentPrincipal, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page:
-    """The entries of the matrix set on the caller's subtrees."""
-    return await page(runtime.db, repository.RESPONSIBILITIES, common.scoped(principal), cursor=cursor, limit=limit)
+    """The entries of the matrix set on the caller's subtrees, newest first."""
+    return await repository.list_scoped(runtime.db, repository.RESPONSIBILITIES, principal, cursor=cursor, limit=limit)
 
 
 @router.get("/responsibilities/owner", response_model=OwnerRead, tags=["responsibilities"])
@@ -387,8 +387,8 @@ async def create_plan(plan_in: PlanCreate, runtime: RuntimeDep, principal: Curre
 async def list_plans(
     runtime: RuntimeDep, principal: CurrentPrincipal, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page:
-    """Plans in the caller's subtrees."""
-    return await page(runtime.db, repository.PLANS, common.scoped(principal), cursor=cursor, limit=limit)
+    """Plans in the caller's subtrees, newest first."""
+    return await repository.list_scoped(runtime.db, repository.PLANS, principal, cursor=cursor, limit=limit)
 
 
 @router.get("/plans/{plan_id}", response_model=PlanRead, tags=["plans"])
@@ -448,8 +448,8 @@ async def create_risk(risk_in: RiskCreate, runtime: RuntimeDep, principal: Curre
 async def list_risks(
     runtime: RuntimeDep, principal: CurrentPrincipal, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
 ) -> Page:
-    """The register of the caller's subtrees."""
-    return await page(runtime.db, repository.RISKS, common.scoped(principal), cursor=cursor, limit=limit)
+    """The register of the caller's subtrees, newest first."""
+    return await repository.list_scoped(runtime.db, repository.RISKS, principal, cursor=cursor, limit=limit)
 
 
 @router.get("/risks/matrix", tags=["risks"])

@@ -21,7 +21,7 @@ from services.improvement.service.common import (
 from shared import audit
 from shared.auth import Principal
 from shared.ids import new_id
-from shared.pagination import public_view
+from shared.pagination import PAGE_KEYS, public_view
 from shared.storage import Database, Document, UnitOfWork
 from shared.tree import lineage
 
@@ -102,7 +102,8 @@ async def plan_with_progress(db: Database, plan: Document) -> Document:
 
 
 def create_scoped(unit: UnitOfWork, principal: Principal, collection: str, kind: str, document: Document) -> Document:
-    """Stage a new scoped document (entry, plan, risk) with its audit entry."""
+    """Stage a new scoped document (entry, plan, risk), with its list keys and audit entry."""
+    document = {**document, PAGE_KEYS: repository.listed_keys(document)}
     repository.stage_insert(unit, collection, document)
     audit.record(unit, principal, "create", kind, document["_id"], None, public_view(document))
     return document
@@ -119,6 +120,8 @@ async def update_scoped(
 ) -> Document:
     """Stage changed fields of a scoped document the principal sees (404 otherwise), audited; the document after."""
     before = await get_scoped(db, collection, principal, document_id, kind)
+    if "scope" in changes:
+        changes = {**changes, PAGE_KEYS: repository.listed_keys({**before, **changes})}
     after = {**before, **changes, "updated_at": now_utc()}
     repository.stage_set(unit, collection, document_id, {**changes, "updated_at": after["updated_at"]})
     audit.record(unit, principal, "update", kind, document_id, public_view(before), public_view(after))

@@ -191,7 +191,7 @@ async def test_alerts__are_read_a_page_at_a_time_filtered(org: Org):
     assert len(await org.alerts(level="yellow", status="firing")) == 4
 
 
-async def test_start__drops_superseded_indexes_and_gives_older_alerts_their_list_keys(org: Org):
+async def test_start__drops_superseded_indexes_and_gives_older_alerts_rules_and_silences_their_list_keys(org: Org):
     client = org.service.app.state.runtime.client
     db = client[unique("alerts-old")]
     await db["groups"].create_index("key", unique=True, partialFilterExpression={"open": True})
@@ -199,12 +199,26 @@ async def test_start__drops_superseded_indexes_and_gives_older_alerts_their_list
     started = datetime(2026, 3, 1, tzinfo=UTC)
     old = {"_id": "al-old", "org": "o", "lineage": ["north", "north/b-1"], "status": "firing", "started_at": started}
     await db["alerts"].insert_one(old)
+    # Rules and silences listed in _id order before: a live one and one no list shows any more.
+    await db["rules"].insert_many(
+        [
+            {"_id": "rule-old", "org": "o", "scope": "north", "deleted": False, "created_at": started},
+            {"_id": "rule-gone", "org": "o", "scope": "north", "deleted": True, "created_at": started},
+        ]
+    )
+    await db["silences"].insert_one(
+        {"_id": "sil-old", "org": "o", "scope": "*", "expired": True, "created_at": started}
+    )
     await repository.drop_superseded_indexes(db)
     assert "key_1" not in await db["groups"].index_information()
     assert "org_1_lineage_1__id_1" not in await db["alerts"].index_information()
     stored = await db["alerts"].find_one({"_id": "al-old"})
     assert stored["page_keys"] == repository.alert_page_keys(old)
     assert len(stored["page_keys"]) == 6  # the organisation and two paths, each also per status
+    rule = await db["rules"].find_one({"_id": "rule-old"})
+    assert [key.split("\x1f")[1] for key in rule["page_keys"]] == ["*", "north", "north#on"]
+    assert (await db["rules"].find_one({"_id": "rule-gone"}))["page_keys"] == []
+    assert (await db["silences"].find_one({"_id": "sil-old"}))["page_keys"] == []
     await client.drop_database(db.name)
 
 

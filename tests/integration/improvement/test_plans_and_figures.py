@@ -102,13 +102,21 @@ async def test_figures__of_worked_actions_as_json_and_csv(stack: Stack, improvem
     assert rows["verified_rate"] == "1.0" and rows["open_by_owner.li.wei"] == "1"
 
 
-async def test_a_moved_unit__its_actions_follow_it(stack: Stack, improvement: RunningService):
+async def test_a_moved_unit__its_actions_plans_entries_and_risks_follow_it(stack: Stack, improvement: RunningService):
     org, db = unique("org"), db_of(improvement)
     await _units(stack, improvement, org, "north", "south", "north/b-1")
     fired = breach(org, "north/b-1")
     await deliver(stack, fired)
     await handled(db, fired)
     await action_where(db, org, lambda a: True)
+    target = {"indicator": "csat", "value": 80, "date": "2027-03-31"}
+    configured = {
+        "plans": {"title": "CSAT back", "unit_id": "b-1", "target": target},
+        "responsibilities": {"scope": "north/b-1", "responsible": "li.wei"},
+        "risks": {"title": "queues", "scope": "north/b-1", "likelihood": 3, "impact": 3, "owner": "li.wei"},
+    }
+    async with client(stack, improvement, org, "quality_manager") as http:
+        made = {name: (await http.post(f"/api/v1/{name}", json=body)).json()["id"] for name, body in configured.items()}
     moved = envelope(
         UnitChanged(
             org=org,
@@ -128,8 +136,14 @@ async def test_a_moved_unit__its_actions_follow_it(stack: Stack, improvement: Ru
     async with client(stack, improvement, org, "analyst", scopes=("south",)) as http:
         assert (await http.get(f"/api/v1/actions/{action['_id']}")).status_code == 200
         assert [a["id"] for a in (await http.get("/api/v1/actions")).json()["items"]] == [action["_id"]]
+        for name, ident in made.items():
+            assert [item["id"] for item in (await http.get(f"/api/v1/{name}")).json()["items"]] == [ident]
+        assert (await http.get(f"/api/v1/plans/{made['plans']}")).json()["unit_path"] == "south/b-1"
+        assert (await http.get(f"/api/v1/risks/{made['risks']}")).json()["scope"] == "south/b-1"
     async with client(stack, improvement, org, "analyst", scopes=("north",)) as http:
         assert (await http.get("/api/v1/actions")).json()["items"] == []
+        for name in made:
+            assert (await http.get(f"/api/v1/{name}")).json()["items"] == []
 
 
 async def test_actions_nobody_owned__are_routed_when_the_service_starts(stack: Stack, improvement: RunningService):

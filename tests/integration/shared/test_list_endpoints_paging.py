@@ -1,5 +1,6 @@
-"""The alerts, actions and audit lists over REST, on the real database: every item exactly once while
-new items arrive and old ones are erased, whatever the filters; and the alert counts read key ranges."""
+"""The alerts, actions, audit and configuration lists over REST, on the real database: every item exactly
+once while new items arrive and old ones are erased, whatever the filters and the caller's scopes; and the
+alert counts read key ranges."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from shared.auth import Principal
 from shared.ids import new_id
 from shared.pagination import PAGE_KEYS
 from shared.storage import Database, Document
-from shared.tree import lineage
+from shared.tree import WHOLE_ORGANISATION, in_subtree, lineage
 from tests.harness import RunningService, Stack, unique
 
 pytestmark = pytest.mark.integration
@@ -251,3 +252,99 @@ async def test_audit_list__every_entry_once_while_entries_arrive_and_are_erased(
         e["_id"] for e in await runtime.db[audit.AUDIT].find({"org": org, "actor": "wang"}).to_list(None)
     } - stored
     assert_each_once(seen, wanted, erased, arrived_by_wang)
+
+
+# Configuration set on subtrees: each list shows what concerns the caller. Alerts' rules, silences and
+# channels: set inside the caller's subtree or on a unit above it. Improvement's matrix entries, plans
+# and risks: set inside it.
+SCOPES = ["*", "north", "north/bj", "north/bj/b1", "north/sh/b3", "south", "south/gz/b4"]
+CALLER = "north/bj"
+WEBHOOK = {"type": "webhook", "url": "https://hooks.example.com/ql", "secret": "whsec_" + "A" * 43 + "="}
+CONFIGURATION: dict[str, tuple[str, Callable[[str, int], dict[str, Any]], Callable[[str], bool]]] = {
+    "rules": (
+        "alerts",
+        lambda scope, n: {"name": f"floor {n}", "scope": scope, "indicator": "csat", "threshold": 60},
+        lambda scope: in_subtree(scope, CALLER) or in_subtree(CALLER, scope),
+    ),
+    "silences": (
+        "alerts",
+        lambda scope, n: {"matchers": {"scope": scope}, "weekly": [{"days": [n % 7]}]},
+        lambda scope: in_subtree(scope, CALLER) or in_subtree(CALLER, scope),
+    ),
+    "channels": (
+        "alerts",
+        lambda scope, n: {"name": f"duty {n}", "scope": scope, "levels": ["red"], "config": WEBHOOK},
+        lambda scope: in_subtree(scope, CALLER) or in_subtree(CALLER, scope),
+    ),
+    "responsibilities": (
+        "improvement",
+        lambda scope, n: {"scope": scope, "responsible": f"owner-{n}"},
+        lambda scope: scope != WHOLE_ORGANISATION and in_subtree(scope, CALLER),
+    ),
+    "risks": (
+        "improvement",
+        lambda scope, n: {"title": f"risk {n}", "scope": scope, "likelihood": 3, "impact": 2, "owner": "li"},
+        lambda scope: scope != WHOLE_ORGANISATION and in_subtree(scope, CALLER),
+    ),
+    "plans": (
+        "improvement",
+        lambda scope, n: {
+            "title": f"plan {n}",
+            "unit_id": scope.rpartition("/")[2],
+            "target": {"indicator": "csat", "value": 80, "date": "2027-03-31"},
+        },
+        lambda scope: in_subtree(scope, CALLER),
+    ),
+}
+
+
+@pytest.mark.parametrize("collection", list(CONFIGURATION))
+async def test_configuration_list__what_concerns_the_caller_once_while_items_arrive_and_are_removed(
+    stack: Stack, alerts: RunningService, improvement: RunningService, collection: str
+) -> None:
+    service_name, body_of, concerns_caller = CONFIGURATION[collection]
+    service = alerts if service_name == "alerts" else improvement
+    org, rng = unique("org"), random.Random(9)
+    # Plans are set on units of the improvement service's copy of the tree; the others on any subtree.
+    scopes = [s for s in SCOPES if s != WHOLE_ORGANISATION] if collection == "plans" else SCOPES
+    for path in scopes:
+        await db_of(improvement)[improvement_repository.UNITS].insert_one(
+            {"_id": f"{org}/{path.rpartition('/')[2]}", "org": org, "id": path.rpartition("/")[2], "path": path}
+            | {"parent_id": None, "active": True}
+        )
+    async with (
+        httpx.AsyncClient(base_url=service.url, headers=stack.headers(org, "admin")) as admin,
+        httpx.AsyncClient(base_url=service.url, headers=stack.headers(org, "analyst", scopes=[CALLER])) as caller,
+    ):
+        made = 0
+
+        async def create() -> dict[str, Any]:
+            nonlocal made
+            made += 1
+            response = await admin.post(f"/api/v1/{collection}", json=body_of(scopes[made % len(scopes)], made))
+            assert response.status_code == 201, response.text
+            created: dict[str, Any] = response.json()
+            return created
+
+        stored = {item["id"]: item for item in [await create() for _ in range(42)]}
+        removed: set[str] = set()
+        fresh: set[str] = set()
+
+        async def churn() -> None:
+            item = await create()
+            if concerns_caller(scope_of(item)):
+                fresh.add(item["id"])
+            victim = rng.choice(sorted(set(stored) - removed))
+            assert (await admin.delete(f"/api/v1/{collection}/{victim}")).status_code == 204
+            removed.add(victim)
+
+        seen = await api_walk(caller, f"/api/v1/{collection}", {"limit": 4}, churn)
+    wanted = {ident for ident, item in stored.items() if concerns_caller(scope_of(item))}
+    assert_each_once(seen, wanted, removed, fresh)
+
+
+def scope_of(item: dict[str, Any]) -> str:
+    """The subtree a listed rule, silence, channel, entry, risk or plan is set on."""
+    if "matchers" in item:
+        return str(item["matchers"].get("scope", WHOLE_ORGANISATION))
+    return str(item.get("scope") or item["unit_path"])

@@ -18,14 +18,17 @@ from shared.app import create_app
 from shared.dead_letters import dead_letter_document
 from shared.ids import new_id
 from shared.pagination import (
+    KEY_SEPARATOR,
     PAGE_KEYS,
     backfill_page_keys,
     keyset_page,
     list_scopes,
     matches,
     moved_page_keys,
+    overlapping_scopes,
     page_keys,
     page_keys_index,
+    scope_page_keys,
     visible_scopes,
 )
 from shared.problems import Problem
@@ -185,6 +188,22 @@ def test_visible_scopes_narrow_to_the_unit_and_fold_nested_ones() -> None:
     assert visible_scopes(["north"], "north/bj") == ["north/bj"]
     assert visible_scopes(["north/bj", "north/sh", "south"], "north") == ["north/bj", "north/sh"]
     assert visible_scopes(["south"], "north") == []
+
+
+def test_overlapping_scopes_add_the_exact_scopes_above_the_caller() -> None:
+    assert overlapping_scopes([WHOLE_ORGANISATION, "north"]) == [WHOLE_ORGANISATION]
+    assert overlapping_scopes(["north/bj", "north"]) == ["north", "*#on"]
+    assert overlapping_scopes(["north/bj/b1", "south"]) == ["north/bj/b1", "south", "*#on", "north#on", "north/bj#on"]
+
+
+def test_scope_page_keys_list_a_subtree_setting_under_its_paths_and_its_exact_scope() -> None:
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+
+    def scopes(keys: list[str]) -> list[str]:
+        return [key.split(KEY_SEPARATOR)[1] for key in keys]
+
+    assert scopes(scope_page_keys("o", "north/bj", at, "rule_1")) == ["*", "north", "north/bj", "north/bj#on"]
+    assert scopes(scope_page_keys("o", WHOLE_ORGANISATION, at, "rule_2")) == ["*", "*#on"]
 
 
 def test_matches_reads_conditions_as_mongodb_does() -> None:
