@@ -16,6 +16,7 @@ from shared.pagination import (
     Page,
     backfill_page_keys,
     exact_scope,
+    keyed_in_window,
     keyset_page,
     list_scopes,
     moved_page_keys,
@@ -214,9 +215,12 @@ async def list_unassigned(
 
 
 async def list_actions_for_figures(
-    db: Database, query: dict[str, Any], start: datetime, end: datetime
+    db: Database, org: str, scopes: Sequence[str], start: datetime, end: datetime
 ) -> list[Document]:
-    """Actions in scope created in [start, end), with the fields the figures need."""
+    """Actions under ``scopes`` created in [start, end), with the fields the figures need.
+
+    Their list keys' ranges for that stretch: the read costs the stretch's actions, not the collection.
+    """
     fields = {
         "created_at": 1,
         "due_at": 1,
@@ -229,8 +233,9 @@ async def list_actions_for_figures(
         "rule_id": 1,
         "unit_path": 1,
     }
-    window = {**query, "created_at": {"$gte": start, "$lt": end}}
-    return await db[ACTIONS].find(window, fields).to_list(None)
+    return await keyed_in_window(
+        db, ACTIONS, org=org, scopes=scopes, since=start, until=end, projection={**fields, PAGE_KEYS: 1}
+    )
 
 
 def action_page_keys(action: Document) -> list[str]:

@@ -50,7 +50,7 @@ from services.improvement.service import actions, breaches, common, configuratio
 from shared.auth import CurrentPrincipal, Principal
 from shared.contract import Moment
 from shared.ids import new_id
-from shared.pagination import DEFAULT_LIMIT, PAGE_KEYS, Page, public_view
+from shared.pagination import DEFAULT_LIMIT, PAGE_KEYS, Page, public_view, visible_scopes
 from shared.problems import Problem
 
 router = APIRouter(prefix="/api/v1")
@@ -212,14 +212,14 @@ async def get_figures(
     now = common.now_utc()
     end = (end or now).astimezone(UTC)
     start = (start or end - timedelta(days=30)).astimezone(UTC)
-    query = common.scoped(principal)
     path = "*"
     if unit_id is not None:
         path = (await common.get_visible_unit(runtime.db, principal, unit_id))["path"]
-        query = {"$and": [query, {"lineage": path}]}
+    scopes = visible_scopes(principal.scopes, None if unit_id is None else path)
     policy = await common.load_policy(runtime.db, principal.org)
     days = policy.recurrence_days
-    stored = await repository.list_actions_for_figures(runtime.db, query, start, end + timedelta(days=days))
+    until = end + timedelta(days=days)
+    stored = await repository.list_actions_for_figures(runtime.db, principal.org, scopes, start, until)
     facts = [actions.facts_of(d) for d in stored]
     inside = [f for f in facts if f.created_at < end]
     later = [f for f in facts if f.created_at >= end]

@@ -81,8 +81,10 @@ async def test_a_plan__goes_round_pdca_and_shows_progress_from_the_scores(stack:
 
 async def test_figures__of_worked_actions_as_json_and_csv(stack: Stack, improvement: RunningService):
     org = unique("org")
-    await _units(stack, improvement, org, "north", "north/b-1")
+    await _units(stack, improvement, org, "north", "north/b-1", "south", "south/b-2")
     async with client(stack, improvement, org, "quality_manager") as http:
+        elsewhere = {"unit_id": "b-2", "title": "Elsewhere", "assignee": "zhao"}
+        assert (await http.post("/api/v1/actions", json=elsewhere)).status_code == 201
         ids = []
         for title in ("Retrain the counter staff", "Fix the queue display"):
             created = await http.post("/api/v1/actions", json={"unit_id": "b-1", "title": title, "assignee": "li.wei"})
@@ -97,6 +99,10 @@ async def test_figures__of_worked_actions_as_json_and_csv(stack: Stack, improvem
         assert (figures["on_time_rate"], figures["verified_rate"], figures["reopened_rate"]) == (1.0, 1.0, 0.0)
         assert figures["open_by_owner"] == {"li.wei": 1}
         response = await http.get("/api/v1/actions/figures", params={"unit_id": "north", "format": "csv"})
+        everywhere = (await http.get("/api/v1/actions/figures")).json()
+        assert (everywhere["actions"], everywhere["open_by_owner"]) == (3, {"li.wei": 1, "zhao": 1})
+    async with client(stack, improvement, org, "analyst", scopes=("south",)) as http:
+        assert (await http.get("/api/v1/actions/figures")).json()["open_by_owner"] == {"zhao": 1}
     assert response.headers["content-type"].startswith("text/csv")
     rows = dict(csv.reader(io.StringIO(response.text)))
     assert rows["verified_rate"] == "1.0" and rows["open_by_owner.li.wei"] == "1"
