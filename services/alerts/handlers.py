@@ -49,7 +49,7 @@ class AlertsHandlers:
         await evaluation.on_feedback(self.book(batch), envelopes)
 
     async def on_unit_changed(self, envelopes: Sequence[Envelope[UnitChanged]], batch: BatchContext) -> None:
-        """Keep the read copy of the tree; a moved unit's open alerts take its new path (same fingerprint)."""
+        """Keep the read copy of the tree; a moved unit's open alerts and settings take its new path."""
         for envelope in envelopes:
             change = envelope.data
             repository.put(
@@ -65,7 +65,10 @@ class AlertsHandlers:
                     "active": change.active,
                 },
             )
-            if change.change == "moved":
+            if change.change == "moved" and change.previous_path not in (None, change.unit_path):
+                await repository.move_scopes(
+                    batch.db, change.org, change.previous_path, change.unit_path, batch.session
+                )
                 # Their fingerprint follows the unit's id; their path, lineage and list keys its place.
                 book = self.book(batch)
                 for alert in await book.unit_open_alerts(change.org, change.unit_id):

@@ -89,6 +89,20 @@ def scoped_page_keys(document: Document) -> list[str]:
     return scope_page_keys(document["org"], document["scope"], document["created_at"], document["_id"])
 
 
+async def move_scopes(db: Database, org: str, previous_path: str, path: str, session: AsyncClientSession) -> None:
+    """Rules, silences and channels set on a moved unit move with it, their list keys too.
+
+    Written now rather than staged, in the batch's transaction: a later move in the batch reads them.
+    """
+    for collection in (RULES, SILENCES, CHANNELS):
+        for document in await db[collection].find({"org": org, "scope": previous_path}, session=session).to_list(None):
+            moved: Document = {"scope": path}
+            if collection == SILENCES:
+                moved["spec.matchers.scope"] = path  # what the silence matches alerts with
+            moved[PAGE_KEYS] = scoped_page_keys({**document, **moved})
+            await db[collection].update_one({"_id": document["_id"]}, {"$set": moved}, session=session)
+
+
 def status_scope(scope: str, status: str) -> str:
     """The list scope of a subtree's alerts in one status (``r1/c2#firing``)."""
     return f"{scope}#{status}"

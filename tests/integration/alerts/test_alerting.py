@@ -14,6 +14,7 @@ from tests.integration.alerts.conftest import (
     db_of,
     envelope,
     in_one_batch,
+    new_webhook_secret,
     rating,
     score,
 )
@@ -172,6 +173,47 @@ async def test_move__a_moved_unit_keeps_its_alert_which_resolves_at_its_new_plac
     [resolved] = await org.alerts(status="resolved")
     assert resolved["id"] == alert["id"]
     assert await org.alerts(status="firing") == []
+
+
+async def test_move__rules_silences_and_channels_set_on_the_unit_move_with_it(org: Org):
+    await org.tree("north", "north/b-001", "south")
+    rule = await org.rule(indicator="csat", threshold=60, min_samples=5, scope="north/b-001")
+    silence = await org.http.post(
+        "/api/v1/silences", json={"matchers": {"scope": "north/b-001", "levels": ["red"]}, "weekly": [{"days": [0]}]}
+    )
+    channel = await org.http.post(
+        "/api/v1/channels",
+        json={
+            "name": "b-001 duty",
+            "scope": "north/b-001",
+            "config": {"type": "webhook", "url": "https://hooks.example.com/b-001", "secret": new_webhook_secret()},
+        },
+    )
+    assert silence.status_code == 201 and channel.status_code == 201, (silence.text, channel.text)
+    moved = UnitChanged(
+        org=org.name,
+        unit_id="b-001",
+        unit_path="south/b-001",
+        change="moved",
+        name="B-001",
+        kind="branch",
+        parent_id="south",
+        previous_path="north/b-001",
+    )
+    await org.send(envelope(moved))
+    assert (await org.http.get(f"/api/v1/rules/{rule['id']}")).json()["scope"] == "south/b-001"
+    assert (await org.http.get(f"/api/v1/silences/{silence.json()['id']}")).json()["matchers"]["scope"] == "south/b-001"
+    assert (await org.http.get(f"/api/v1/channels/{channel.json()['id']}")).json()["scope"] == "south/b-001"
+    # Listed for the unit's new region, not its old one.
+    south = org.stack.headers(org.name, "analyst", scopes=["south"])
+    north = org.stack.headers(org.name, "analyst", scopes=["north"])
+    for listed in ("rules", "silences", "channels"):
+        assert len((await org.http.get(f"/api/v1/{listed}", headers=south)).json()["items"]) == 1
+        assert (await org.http.get(f"/api/v1/{listed}", headers=north)).json()["items"] == []
+    # The rule still watches the unit at its new place.
+    await org.send(score(org.name, "south/b-001", 30))
+    [alert] = await org.alerts(status="firing")
+    assert (alert["rule_id"], alert["unit_path"]) == (rule["id"], "south/b-001")
 
 
 async def test_for__a_breach_fires_only_once_it_has_held_long_enough_without_a_new_score(org: Org):
