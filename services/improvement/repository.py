@@ -233,9 +233,7 @@ async def list_actions_for_figures(
         "rule_id": 1,
         "unit_path": 1,
     }
-    return await keyed_in_window(
-        db, ACTIONS, org=org, scopes=scopes, since=start, until=end, projection={**fields, PAGE_KEYS: 1}
-    )
+    return await keyed_in_window(db, ACTIONS, org=org, scopes=scopes, since=start, until=end, projection=fields)
 
 
 def action_page_keys(action: Document) -> list[str]:
