@@ -44,6 +44,7 @@ from devstack.processes import free_port
 from shared.events import ActionAssigned, ScoreUpdated, ThresholdBreached
 
 ORG = "bench-steady"
+LOAD_GENERATOR = "load generator"
 REGION = "st"
 MIN_SAMPLES = 3
 BAD_SHARE = 0.05
@@ -326,11 +327,11 @@ async def measure_steady(
         await _post(http, "/api/v1/channels", {"name": "bench webhook", "config": channel})
         await watch.start()
         try:
-            cpu_before = processes.cpu_seconds()
+            cpu_before = {**processes.cpu_seconds(), LOAD_GENERATOR: time.process_time()}
             counts: dict[str, int] = {}
             sent = await stream(http, units, bad, rate, seconds, counts)
             await _settle(watch.seen, sent, timeout=60)
-            cpu_after = processes.cpu_seconds()
+            cpu_after = {**processes.cpu_seconds(), LOAD_GENERATOR: time.process_time()}
             _report_steady(report, sent, watch.seen, rate, cpu_before, cpu_after, processes)
             await _ramp(http, units, bad, watch, report, counts, start=rate / 8, ceiling=rate * 8)
             # Notifications wait for the rest of their group (30 s) first: by now the steady run's have come.
@@ -383,13 +384,14 @@ def _report_steady(
         if hop != "delivery":
             _add_percentiles(report, rate, hop, values)
 
+    per_feedback = {
+        child.name: (cpu_after.get(child.name, 0.0) - cpu_before.get(child.name, 0.0)) * 1000 / accepted
+        for child in processes.children
+        if accepted
+    }
     for child in processes.children:
-        used = cpu_after.get(child.name, 0.0) - cpu_before.get(child.name, 0.0)
-        report.add(
-            Figure(f"cpu_per_feedback.{child.name}", f"CPU per feedback: {child.name}", used * 1000 / accepted, "ms")
-            if accepted
-            else Figure(f"cpu_per_feedback.{child.name}", f"CPU per feedback: {child.name}", None, "ms")
-        )
+        used = per_feedback.get(child.name)
+        report.add(Figure(f"cpu_per_feedback.{child.name}", f"CPU per feedback: {child.name}", used, "ms"))
         report.add(
             Figure(
                 f"rss.{child.name}",
@@ -398,6 +400,27 @@ def _report_steady(
                 "MB",
             )
         )
+    if per_feedback:
+        generator = (cpu_after[LOAD_GENERATOR] - cpu_before[LOAD_GENERATOR]) * 1000 / accepted
+        _report_cores_needed(report, rate, per_feedback, generator)
+
+
+def _report_cores_needed(report: Report, rate: float, per_feedback: dict[str, float], generator: float) -> None:
+    """The cores ``rate`` would keep busy at the CPU per feedback just measured, against the machine's."""
+    needed = sum(per_feedback.values()) * rate / 1000
+    without_database = needed - per_feedback.get("database", 0.0) * rate / 1000
+    report.add(
+        Figure(
+            "steady.cores_needed",
+            f"CPU the platform needs for {rate:g} feedback/s (CPU per feedback × rate)",
+            needed,
+            "cores",
+            baseline="cores of this machine",
+            baseline_value=float(os.cpu_count() or 1),
+            note=f"{without_database:.2f} cores without the database; not counted: the load generator and"
+            f" topic watcher, {generator:.2f} ms per feedback ({generator * rate / 1000:.2f} cores at this rate)",
+        )
+    )
 
 
 async def _ramp(
