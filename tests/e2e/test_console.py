@@ -259,6 +259,8 @@ async def _admin_pages(page: Page, gateway: str, shots: Path) -> None:
     await page.screenshot(path=shots / "admin-index-desktop.png", full_page=True)
 
     await page.goto(f"{gateway}/console/#/admin?tab=rules")
+    # Rules are listed newest first: the floor is picked by name.
+    await page.locator("#try-rule select[name='rule_id']").select_option(label="CSAT floor")
     await page.locator("#try-rule select[name='unit_id']").select_option("b-001")
     await page.locator("#try-rule button[type='submit']").click()
     await expect(page.locator("#try-result")).to_contain_text("firing at the end")
