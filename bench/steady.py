@@ -417,8 +417,9 @@ def _report_cores_needed(report: Report, rate: float, per_feedback: dict[str, fl
             "cores",
             baseline="cores of this machine",
             baseline_value=float(os.cpu_count() or 1),
-            note=f"{without_database:.2f} cores without the database; not counted: the load generator and"
-            f" topic watcher, {generator:.2f} ms per feedback ({generator * rate / 1000:.2f} cores at this rate)",
+            note=f"{without_database:.2f} cores without the database; from the CPU per feedback at the rate"
+            " achieved (consumers batch more at a higher rate, so their share is an upper bound); not counted:"
+            f" the load generator and topic watcher, {generator:.2f} ms per feedback",
         )
     )
 
