@@ -2,11 +2,13 @@
 
 Stores feedback shaped as the feedback service stores it (its own documents and indexes, written
 straight into a database of its own, in bulk: going through intake would take most of the run) across
-1,000 branches (10 regions x 10 cities x 10 branches), with one dead letter per ten feedback, first the
-small size and then up to the large one, and times each list at both sizes through the code the
-endpoints call (``repository.list_feedback``/``list_units``, the dead-letter list's ``keyset_page``),
-without HTTP. Prints p50/p99 per list and the ratio large/small. Storing 200,000 took 158-237 s on two
-shared cores (not under 3 minutes when the machine is busy). Run alone:
+1,000 branches (10 regions x 10 cities x 10 branches), with one dead letter per ten feedback, and the
+other services' share (aggregates, alerts, actions, audit entries). The two sizes are stored side by
+side in databases of their own on one server, and each read runs on them in turn, small then large,
+so that both sizes meet the same moments of a busy machine: the ratio compares like with like. Reads
+go through the code the endpoints call (``repository.list_feedback``/``list_units``, the dead-letter
+list's ``keyset_page``, the services' list and score functions), without HTTP. Prints p50/p99 per
+list and the ratio large/small. Storing both sizes takes about 15 minutes on two shared cores. Run alone:
 ``.venv/bin/python -m bench.reads [--small N --large N --samples N]``.
 """
 
@@ -205,43 +207,64 @@ def _page_of(read: ListRead, cursor: str | None) -> Callable[[], Awaitable[Any]]
     return once
 
 
-async def measure_size(db: Database, others: dict[str, Database], now: datetime, samples: int) -> dict[str, Timing]:
-    """Milliseconds of the first and the third page of every list, and of each score read."""
-    figures: dict[str, Timing] = {}
-    for name, read in {**list_reads(db, now), **service_reads.reads(others, now)}.items():
-        figures[f"{name}: first page"] = await timed(_page_of(read, None), samples)
-        _, second = await read(None)
-        third = (await read(second))[1] if second else None
-        if third:
-            figures[f"{name}: third page"] = await timed(_page_of(read, third), samples)
+async def timed_in_turn(reads: dict[int, Callable[[], Awaitable[Any]]], samples: int) -> dict[int, Timing]:
+    """Each size's read run in turn, a first call and then ``samples`` rounds: paired under the same load."""
+    runs: dict[int, list[Timing]] = {size: [] for size in reads}
+    for _ in range(samples + 1):
+        for size, read in reads.items():
+            runs[size].append(await timed(read, 0))
+    return {size: Timing(done[0].first, [t.first for t in done[1:]], done[-1].items) for size, done in runs.items()}
+
+
+async def measure_sizes(
+    stores: dict[int, tuple[Database, dict[str, Database]]], now: datetime, samples: int
+) -> dict[int, dict[str, Timing]]:
+    """Milliseconds of the first and the third page of every list, and of each score read, at each size."""
+    reads = {size: {**list_reads(db, now), **service_reads.reads(others, now)} for size, (db, others) in stores.items()}
+    figures: dict[int, dict[str, Timing]] = {size: {} for size in stores}
+    for name in next(iter(reads.values())):
+        firsts = await timed_in_turn({size: _page_of(read[name], None) for size, read in reads.items()}, samples)
+        thirds: dict[int, Callable[[], Awaitable[Any]]] = {}
+        for size, read in reads.items():
+            figures[size][f"{name}: first page"] = firsts[size]
+            _, second = await read[name](None)
+            third = (await read[name](second))[1] if second else None
+            if third:
+                thirds[size] = _page_of(read[name], third)
+        for size, timing in (await timed_in_turn(thirds, samples)).items():
+            figures[size][f"{name}: third page"] = timing
     return figures
 
 
+async def prepare_size(
+    client: AsyncMongoClient[Document], size: int, paths: list[str], now: datetime
+) -> tuple[Database, dict[str, Database]]:
+    """The feedback database of one size, with its indexes and units, and the other services' databases."""
+    db = client[f"bench_reads_{size}"]
+    for collection, indexes in repository.INDEXES.items():
+        await db.create_collection(collection)
+        if indexes:
+            await db[collection].create_indexes(indexes)
+    await db[DEAD_LETTERS].create_indexes(DEAD_LETTER_INDEXES)
+    await db[repository.UNITS].insert_many([unit_document(p, now - SPAN) for p in paths])
+    return db, await service_reads.prepare(client, paths, suffix=f"_{size}")
+
+
 async def measure_reads(report: Report, sizes: ReadSizes, workdir: Path) -> None:
-    """Store the small size, time every list, grow to the large size, time again; figures into ``report``."""
+    """Store both sizes side by side, time every list on them in turn; figures into ``report``."""
     database = start_database(free_port(), workdir / "reads-db", workdir / "reads-db.log")
     client: AsyncMongoClient[Document] = AsyncMongoClient(f"mongodb://127.0.0.1:{database.port}/?directConnection=true")
     try:
-        db = client["bench_reads"]
-        for collection, indexes in repository.INDEXES.items():
-            await db.create_collection(collection)
-            if indexes:
-                await db[collection].create_indexes(indexes)
-        await db[DEAD_LETTERS].create_indexes(DEAD_LETTER_INDEXES)
         rng, now = random.Random(10), datetime.now(UTC)
         paths = unit_paths()
-        await db[repository.UNITS].insert_many([unit_document(p, now - SPAN) for p in paths])
-        others = await service_reads.prepare(client, paths)
         branches = [p for p in paths if p.count("/") == 2]
-        results: dict[int, dict[str, Timing]] = {}
-        stored = 0
+        stores: dict[int, tuple[Database, dict[str, Database]]] = {}
         for size in (sizes.small, sizes.large):
             started = time.perf_counter()
-            await store(db, others, rng, branches, size - stored, now)
-            log(f"reads: {size - stored:,} feedback stored in {time.perf_counter() - started:.0f} s")
-            stored = size
-            results[size] = await measure_size(db, others, now, sizes.samples)
-        _report(report, sizes, results)
+            stores[size] = await prepare_size(client, size, paths, now)
+            await store(*stores[size], rng, branches, size, now)
+            log(f"reads: {size:,} feedback stored in {time.perf_counter() - started:.0f} s")
+        _report(report, sizes, await measure_sizes(stores, now, sizes.samples))
     finally:
         await client.close()
         database.stop()

@@ -46,9 +46,9 @@ ACTIONS_PER_FEEDBACK = 20
 Read = Callable[[str | None], Awaitable[tuple[Any, str | None]]]
 
 
-async def prepare(client: AsyncMongoClient[Document], paths: list[str]) -> dict[str, Database]:
-    """A database per service with its indexes, and scoring's read copy of the unit tree."""
-    databases = {name: client[f"bench_{name}"] for name in ("scoring", "alerts", "improvement")}
+async def prepare(client: AsyncMongoClient[Document], paths: list[str], suffix: str = "") -> dict[str, Database]:
+    """A database per service (``bench_<service><suffix>``) with its indexes, and scoring's copy of the tree."""
+    databases = {name: client[f"bench_{name}{suffix}"] for name in ("scoring", "alerts", "improvement")}
     indexes: list[tuple[Database, dict[str, list[IndexModel]]]] = [
         (databases["scoring"], scoring_repository.INDEXES),
         (databases["alerts"], alerts_repository.INDEXES),
