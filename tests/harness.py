@@ -58,9 +58,18 @@ class RunningService:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on", access_log=False)
+        # Idle connections stay open longer than any wait of a test: with uvicorn's 5 s, a client that
+        # reused a pooled connection just as the server closed it got a ReadError.
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            lifespan="on",
+            access_log=False,
+            timeout_keep_alive=300,
         )
+        self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None
 
     @property
